@@ -1,0 +1,545 @@
+/**
+ * The errors a harness can fail with, split in two unions that say what a
+ * caller can still do about them.
+ *
+ * - {@link Recoverable}: trying again may succeed (rate limits, 5xx, timeouts,
+ *   dropped connections, output that failed validation, a prompt too long for
+ *   the context window after compaction).
+ * - {@link Fatal}: trying again is pointless or harmful (bad credentials, a
+ *   malformed request, an exhausted billing quota, a refusal, a spent budget,
+ *   or retries that already ran out).
+ *
+ * `Harness.retry` removes the Recoverable errors from a harness's error type:
+ * what remains is what the caller must handle.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Predicate, Schema } from "effect"
+import { AiError } from "effect/ai"
+
+/**
+ * What a response had delivered before it broke off (a stream cut mid-way):
+ * kept on the error so that nothing already paid for is thrown away.
+ *
+ * @since 0.1.0
+ */
+export const PartialResponse = Schema.Struct({
+  text: Schema.String,
+  toolCalls: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    name: Schema.String,
+    params: Schema.Unknown
+  }))
+})
+
+/**
+ * @since 0.1.0
+ */
+export type PartialResponse = typeof PartialResponse.Type
+
+const optionalStatus = Schema.optional(Schema.Int)
+
+// -----------------------------------------------------------------------------
+// Recoverable
+// -----------------------------------------------------------------------------
+
+/**
+ * The provider asked us to slow down (HTTP 429 `rate_limit_exceeded`).
+ * `retryAfter` is the provider's own hint; `RetryPolicy` waits at least that
+ * long.
+ *
+ * @since 0.1.0
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  message: Schema.String,
+  retryAfter: Schema.optional(Schema.Duration),
+  status: optionalStatus
+}) {}
+
+/**
+ * The provider failed on its side: 5xx, overloaded, 408 or 409.
+ *
+ * @since 0.1.0
+ */
+export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>()("ProviderUnavailable", {
+  message: Schema.String,
+  status: optionalStatus,
+  partial: Schema.optional(PartialResponse)
+}) {}
+
+/**
+ * The call took longer than allowed (the harness's `timeout` or the client's).
+ *
+ * @since 0.1.0
+ */
+export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
+  message: Schema.String,
+  after: Schema.optional(Schema.Duration)
+}) {}
+
+/**
+ * The connection was refused, reset, or broke mid-response. `partial` holds
+ * what had arrived before it broke.
+ *
+ * @since 0.1.0
+ */
+export class ConnectionFailed extends Schema.TaggedError<ConnectionFailed>()("ConnectionFailed", {
+  message: Schema.String,
+  partial: Schema.optional(PartialResponse)
+}) {}
+
+/**
+ * The model answered, but the answer did not match the expected output:
+ * `raw` is what it said, `issues` what was wrong with it.
+ *
+ * @since 0.1.0
+ */
+export class InvalidOutput extends Schema.TaggedError<InvalidOutput>()("InvalidOutput", {
+  raw: Schema.String,
+  issues: Schema.String,
+  attempts: Schema.optional(Schema.Int)
+}) {
+  override get message(): string {
+    return `Invalid output: ${this.issues}`
+  }
+}
+
+/**
+ * The prompt does not fit the model's context window.
+ *
+ * @since 0.1.0
+ */
+export class ContextOverflow extends Schema.TaggedError<ContextOverflow>()("ContextOverflow", {
+  message: Schema.String,
+  tokens: Schema.optional(Schema.Int),
+  limit: Schema.optional(Schema.Int)
+}) {}
+
+// -----------------------------------------------------------------------------
+// Fatal
+// -----------------------------------------------------------------------------
+
+/**
+ * The credentials were missing, wrong, or lack permission (401/403).
+ *
+ * @since 0.1.0
+ */
+export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", {
+  message: Schema.String,
+  status: optionalStatus
+}) {}
+
+/**
+ * The provider rejected the request itself (400/404/422 and the like). `code`
+ * and `param` are the provider's, when it gave them.
+ *
+ * @since 0.1.0
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  message: Schema.String,
+  status: optionalStatus,
+  code: Schema.optional(Schema.String),
+  param: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * The account ran out of quota or credit (429 `insufficient_quota`): waiting
+ * does not help, so it is not retried.
+ *
+ * @since 0.1.0
+ */
+export class QuotaExhausted extends Schema.TaggedError<QuotaExhausted>()("QuotaExhausted", {
+  message: Schema.String,
+  status: optionalStatus
+}) {}
+
+/**
+ * The model declined to answer, or its answer was filtered. `refusal` is the
+ * model's own words when it gave any.
+ *
+ * @since 0.1.0
+ */
+export class ContentRefused extends Schema.TaggedError<ContentRefused>()("ContentRefused", {
+  message: Schema.String,
+  refusal: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * The kinds of limit a `Budget` enforces.
+ *
+ * @since 0.1.0
+ */
+export const BudgetLimit = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "steps", "toolCalls", "cost"])
+
+/**
+ * @since 0.1.0
+ */
+export type BudgetLimit = typeof BudgetLimit.Type
+
+/**
+ * A run reached one of its limits: `limit` names it, `max` is the allowance
+ * and `used` what would have been spent.
+ *
+ * @since 0.1.0
+ */
+export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
+  limit: BudgetLimit,
+  max: Schema.Number,
+  used: Schema.Number
+}) {
+  override get message(): string {
+    return `Budget exceeded: ${this.limit} would reach ${this.used}, the limit is ${this.max}`
+  }
+}
+
+// -----------------------------------------------------------------------------
+// Unions
+// -----------------------------------------------------------------------------
+
+/**
+ * The errors that trying again may fix.
+ *
+ * @since 0.1.0
+ */
+export type Recoverable =
+  | RateLimited
+  | ProviderUnavailable
+  | Timeout
+  | ConnectionFailed
+  | InvalidOutput
+  | ContextOverflow
+
+/**
+ * Schema of the {@link Recoverable} union.
+ *
+ * @since 0.1.0
+ */
+export const Recoverable = Schema.Union([
+  RateLimited,
+  ProviderUnavailable,
+  Timeout,
+  ConnectionFailed,
+  InvalidOutput,
+  ContextOverflow
+])
+
+/**
+ * Retries ran out: `attempts` calls were made and `last` is the error of the
+ * last one.
+ *
+ * @since 0.1.0
+ */
+export class RetriesExhausted extends Schema.TaggedError<RetriesExhausted>()("RetriesExhausted", {
+  attempts: Schema.Int,
+  last: Recoverable
+}) {
+  override get message(): string {
+    return `Retries exhausted after ${this.attempts} attempts: ${this.last.message}`
+  }
+}
+
+/**
+ * The errors that trying again does not fix.
+ *
+ * @since 0.1.0
+ */
+export type Fatal =
+  | AuthenticationFailed
+  | InvalidRequest
+  | QuotaExhausted
+  | ContentRefused
+  | BudgetExceeded
+  | RetriesExhausted
+
+/**
+ * Schema of the {@link Fatal} union.
+ *
+ * @since 0.1.0
+ */
+export const Fatal = Schema.Union([
+  AuthenticationFailed,
+  InvalidRequest,
+  QuotaExhausted,
+  ContentRefused,
+  BudgetExceeded,
+  RetriesExhausted
+])
+
+/**
+ * Every error a harness built by this library can fail with.
+ *
+ * @since 0.1.0
+ */
+export type HarnessError = Recoverable | Fatal
+
+/**
+ * Schema of every {@link HarnessError}, for journals and wire formats.
+ *
+ * @since 0.1.0
+ */
+export const HarnessError = Schema.Union([Recoverable, Fatal])
+
+const recoverableTags: ReadonlySet<string> = new Set([
+  "RateLimited",
+  "ProviderUnavailable",
+  "Timeout",
+  "ConnectionFailed",
+  "InvalidOutput",
+  "ContextOverflow"
+])
+
+const fatalTags: ReadonlySet<string> = new Set([
+  "AuthenticationFailed",
+  "InvalidRequest",
+  "QuotaExhausted",
+  "ContentRefused",
+  "BudgetExceeded",
+  "RetriesExhausted"
+])
+
+/**
+ * Whether trying again may fix the error. Works on any value, so it can be
+ * used as a retry predicate over wider error unions.
+ *
+ * @example
+ * ```ts
+ * import { HarnessError } from "@effect-harness/core"
+ *
+ * HarnessError.isRecoverable(new HarnessError.Timeout({ message: "slow" })) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isRecoverable = (u: unknown): u is Recoverable =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && recoverableTags.has(u._tag)
+
+/**
+ * Whether the error is one of the {@link Fatal} errors.
+ *
+ * @since 0.1.0
+ */
+export const isFatal = (u: unknown): u is Fatal =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && fatalTags.has(u._tag)
+
+/**
+ * Whether the value is any {@link HarnessError}.
+ *
+ * @since 0.1.0
+ */
+export const isHarnessError = (u: unknown): u is HarnessError => isRecoverable(u) || isFatal(u)
+
+// -----------------------------------------------------------------------------
+// Mapping from effect's AiError
+// -----------------------------------------------------------------------------
+
+/**
+ * The key under which a provider stores, in an `AiError` reason's `metadata`,
+ * what a broken response had delivered so far (a {@link PartialResponse}).
+ *
+ * @since 0.1.0
+ */
+export const partialMetadataKey = "effect-harness/partial"
+
+/**
+ * The key under which a provider stores, in an `AiError` reason's `metadata`,
+ * facts the mapping needs that effect's reasons do not carry:
+ * `{ code?, param?, status?, kind?: "timeout" | "context-overflow" | "refusal" }`.
+ *
+ * @since 0.1.0
+ */
+export const detailsMetadataKey = "effect-harness/details"
+
+interface Details {
+  readonly code?: string | undefined
+  readonly param?: string | undefined
+  readonly status?: number | undefined
+  readonly kind?: "timeout" | "context-overflow" | "refusal" | undefined
+  readonly message?: string | undefined
+}
+
+const readDetails = (metadata: unknown): Details => {
+  const value = Predicate.isObject(metadata) ? (metadata as Record<string, unknown>)[detailsMetadataKey] : undefined
+  return Predicate.isObject(value) ? value as Details : {}
+}
+
+const readPartial = (metadata: unknown): PartialResponse | undefined => {
+  const value = Predicate.isObject(metadata) ? (metadata as Record<string, unknown>)[partialMetadataKey] : undefined
+  return Schema.is(PartialResponse)(value) ? value : undefined
+}
+
+const statusOf = (http: { readonly response?: { readonly status: number } | undefined } | undefined) =>
+  http?.response?.status
+
+const withDefined = <A extends object>(fields: A): A => {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) out[key] = value
+  }
+  return out as A
+}
+
+const timeoutPattern = /timed? ?out|timeout/i
+const contextOverflowPattern = /context[_ ]length|context window|maximum context|too many tokens/i
+
+/**
+ * Maps effect's `AiError` (what every effect `LanguageModel` provider fails
+ * with) onto a {@link HarnessError}.
+ *
+ * | AiError reason | HarnessError |
+ * | --- | --- |
+ * | RateLimitError | RateLimited (retryAfter kept) |
+ * | QuotaExhaustedError | QuotaExhausted |
+ * | AuthenticationError | AuthenticationFailed |
+ * | ContentPolicyError | ContentRefused |
+ * | InvalidRequestError (context length) | ContextOverflow |
+ * | InvalidRequestError, UnsupportedSchema, tool configuration | InvalidRequest |
+ * | InternalProviderError, InvalidResponseError | ProviderUnavailable |
+ * | NetworkError (timeout) | Timeout |
+ * | NetworkError (transport) | ConnectionFailed |
+ * | InvalidOutputError, StructuredOutputError, tool parameter errors | InvalidOutput |
+ *
+ * @example
+ * ```ts
+ * import { HarnessError } from "@effect-harness/core"
+ * import { AiError } from "effect/ai"
+ *
+ * const error = HarnessError.fromAiError(AiError.make({
+ *   module: "OpenAi",
+ *   method: "generateText",
+ *   reason: new AiError.RateLimitError({})
+ * }))
+ * error._tag // "RateLimited"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromAiError = (error: AiError.AiError): HarnessError => fromAiErrorReason(error.reason)
+
+/**
+ * Like {@link fromAiError}, on the reason alone.
+ *
+ * @since 0.1.0
+ */
+export const fromAiErrorReason = (reason: AiError.AiErrorReason): HarnessError => {
+  const metadata = "metadata" in reason ? reason.metadata : undefined
+  const details = readDetails(metadata)
+  const partial = readPartial(metadata)
+  const message = details.message ?? reason.message
+  switch (reason._tag) {
+    case "RateLimitError":
+      return new RateLimited(withDefined({ message, retryAfter: reason.retryAfter, status: statusOf(reason.http) }))
+    case "QuotaExhaustedError":
+      return new QuotaExhausted(withDefined({ message, status: statusOf(reason.http) }))
+    case "AuthenticationError":
+      return new AuthenticationFailed(withDefined({ message, status: statusOf(reason.http) ?? details.status }))
+    case "ContentPolicyError":
+      return new ContentRefused(withDefined({ message, refusal: reason.description }))
+    case "InvalidRequestError": {
+      const status = statusOf(reason.http) ?? details.status
+      if (
+        details.kind === "context-overflow" || details.code === "context_length_exceeded" ||
+        contextOverflowPattern.test(reason.description ?? "")
+      ) {
+        return new ContextOverflow({ message })
+      }
+      return new InvalidRequest(withDefined({
+        message,
+        status,
+        code: details.code,
+        param: details.param ?? reason.parameter
+      }))
+    }
+    case "InternalProviderError":
+    case "InvalidResponseError":
+      return new ProviderUnavailable(withDefined({ message, status: statusOf(reason.http) ?? details.status, partial }))
+    case "NetworkError":
+      if (timeoutPattern.test(reason.description ?? "")) return new Timeout({ message })
+      if (reason.reason === "TransportError") return new ConnectionFailed(withDefined({ message, partial }))
+      return new InvalidRequest({ message })
+    case "InvalidOutputError":
+      return new InvalidOutput({ raw: "", issues: reason.description })
+    case "StructuredOutputError":
+      return new InvalidOutput({ raw: reason.responseText, issues: reason.description })
+    case "ToolParameterValidationError":
+    case "ToolNotFoundError":
+    case "InvalidToolResultError":
+      return new InvalidOutput({ raw: "", issues: reason.message })
+    case "UnknownError": {
+      const status = statusOf(reason.http) ?? details.status
+      if (status !== undefined && (status >= 500 || status === 408 || status === 409)) {
+        return new ProviderUnavailable({ message, status })
+      }
+      return new InvalidRequest(withDefined({ message, status }))
+    }
+    default:
+      return new InvalidRequest({ message })
+  }
+}
+
+/**
+ * The delay a recoverable error asks for, if any (a 429's `retry-after`).
+ *
+ * @since 0.1.0
+ */
+export const retryAfter = (error: unknown): Duration.Duration | undefined =>
+  Predicate.hasProperty(error, "_tag") && error._tag === "RateLimited"
+    ? (error as RateLimited).retryAfter
+    : undefined
+
+/**
+ * The inverse of {@link fromAiErrorReason}: the `AiError` reason that maps
+ * back onto the given error. Scripted models and providers use it to fail the
+ * way effect's `LanguageModel` expects (`fromAiErrorReason(toAiErrorReason(e))`
+ * has the tag and message of `e`).
+ *
+ * @since 0.1.0
+ */
+export const toAiErrorReason = (error: HarnessError): AiError.AiErrorReason => {
+  const details = (extra: Omit<Details, "message"> = {}) => ({
+    [detailsMetadataKey]: withDefined({ message: error.message, ...extra }) as any
+  })
+  const http = (status: number | undefined) => status === undefined ? {} : { http: { response: { status, headers: {} } } }
+  switch (error._tag) {
+    case "RateLimited":
+      return new AiError.RateLimitError({
+        ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }),
+        ...http(error.status),
+        metadata: details()
+      })
+    case "ProviderUnavailable":
+      return new AiError.InternalProviderError({
+        description: error.message,
+        ...http(error.status),
+        metadata: {
+          ...details(),
+          ...(error.partial === undefined ? {} : { [partialMetadataKey]: error.partial as any })
+        }
+      })
+    case "Timeout":
+      return new AiError.NetworkError({ reason: "TransportError", method: "POST", url: "", description: `timeout: ${error.message}` })
+    case "ConnectionFailed":
+      return new AiError.NetworkError({ reason: "TransportError", method: "POST", url: "", description: error.message })
+    case "InvalidOutput":
+      return new AiError.StructuredOutputError({ description: error.issues, responseText: error.raw })
+    case "ContextOverflow":
+      return new AiError.InvalidRequestError({
+        description: error.message,
+        metadata: details({ kind: "context-overflow", code: "context_length_exceeded" })
+      })
+    case "AuthenticationFailed":
+      return new AiError.AuthenticationError({ kind: "InvalidKey", ...http(error.status), metadata: details() })
+    case "InvalidRequest":
+      return new AiError.InvalidRequestError({
+        description: error.message,
+        ...http(error.status),
+        metadata: details({ code: error.code, param: error.param, status: error.status })
+      })
+    case "QuotaExhausted":
+      return new AiError.QuotaExhaustedError({ ...http(error.status), metadata: details() })
+    case "ContentRefused":
+      return new AiError.ContentPolicyError({ description: error.refusal ?? error.message, metadata: details() })
+    case "BudgetExceeded":
+    case "RetriesExhausted":
+      return new AiError.UnknownError({ description: error.message, metadata: details() })
+  }
+}

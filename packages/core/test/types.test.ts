@@ -1,0 +1,54 @@
+/**
+ * Type-level tests: the compiler proves what a caller must still handle.
+ * `npm run check` type-checks this file; a `@ts-expect-error` that no longer
+ * finds an error fails the check.
+ */
+import { Harness, HarnessError } from "@effect-harness/core"
+import { describe, expectTypeOf, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import type { LanguageModel } from "effect/ai"
+
+const ask = Harness.prompt({ name: "ask", output: Schema.String, render: (q: string) => q })
+
+describe("types", () => {
+  it("a prompt harness fails with recoverable and fatal errors", () => {
+    expectTypeOf(ask).toEqualTypeOf<Harness.Harness<string, string, Harness.PromptError, LanguageModel.LanguageModel>>()
+    expectTypeOf<HarnessError.RateLimited>().toExtend<Harness.Harness.Error<typeof ask>>()
+  })
+
+  it("after retry only fatal errors and RetriesExhausted remain", () => {
+    const retried = ask.pipe(Harness.retry())
+    type E = Harness.Harness.Error<typeof retried>
+    expectTypeOf<E>().toEqualTypeOf<
+      | HarnessError.AuthenticationFailed
+      | HarnessError.InvalidRequest
+      | HarnessError.QuotaExhausted
+      | HarnessError.ContentRefused
+      | HarnessError.RetriesExhausted
+    >()
+    expectTypeOf<Extract<E, HarnessError.Recoverable>>().toBeNever()
+
+    const program = Harness.run(retried, "hi")
+    // @ts-expect-error RateLimited can no longer happen after retry
+    program.pipe(Effect.catchTag("RateLimited", () => Effect.succeed("")))
+    // @ts-expect-error neither can InvalidOutput
+    program.pipe(Effect.catchTag("InvalidOutput", () => Effect.succeed("")))
+    program.pipe(Effect.catchTag("RetriesExhausted", (e) => Effect.succeed(e.last.message)))
+  })
+
+  it("fallback removes the named errors, timeout adds Timeout", () => {
+    const backup = Harness.make("backup", (_: string) => Effect.succeed(0))
+    const guarded = ask.pipe(Harness.fallback(backup, { on: ["RateLimited", "Timeout"] }))
+    expectTypeOf<Harness.Harness.Output<typeof guarded>>().toEqualTypeOf<string | number>()
+    expectTypeOf<Extract<Harness.Harness.Error<typeof guarded>, { _tag: "RateLimited" | "Timeout" }>>().toBeNever()
+    const bounded = Harness.make("pure", (n: number) => Effect.succeed(n)).pipe(Harness.timeout("1 second"))
+    expectTypeOf<Harness.Harness.Error<typeof bounded>>().toEqualTypeOf<HarnessError.Timeout>()
+  })
+
+  it("forEach and all compute their input and output types", () => {
+    const double = Harness.make("double", (n: number) => Effect.succeed(n * 2))
+    expectTypeOf(Harness.forEach(double)).toEqualTypeOf<Harness.Harness<ReadonlyArray<number>, Array<number>>>()
+    const both = Harness.all({ a: double, b: Harness.make("s", (n: number) => Effect.succeed(String(n))) })
+    expectTypeOf<Harness.Harness.Output<typeof both>>().toEqualTypeOf<{ a: number; b: string }>()
+  })
+})

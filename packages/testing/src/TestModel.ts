@@ -1,0 +1,341 @@
+/**
+ * A scripted `LanguageModel`: it answers each request with the next reply of
+ * a script (text, JSON, tool calls or an error), records every request it
+ * received, and fails loudly when the script runs out.
+ *
+ * @example
+ * ```ts
+ * import { Harness } from "@effect-harness/core"
+ * import { TestModel } from "@effect-harness/testing"
+ * import { Effect, Schema } from "effect"
+ *
+ * const greet = Harness.prompt({ name: "greet", output: Schema.String, render: (name: string) => `Greet ${name}` })
+ *
+ * const program = Harness.run(greet, "Ada").pipe(
+ *   Effect.provide(TestModel.layer([TestModel.text("Hello, Ada!")]))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { HarnessError } from "@effect-harness/core"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { AiError, LanguageModel, type Prompt, type Response } from "effect/ai"
+
+/**
+ * Token counts a reply reports.
+ *
+ * @since 0.1.0
+ */
+export interface Usage {
+  readonly inputTokens: number
+  readonly outputTokens: number
+}
+
+/**
+ * One scripted reply.
+ *
+ * @since 0.1.0
+ */
+export type Reply =
+  | {
+    readonly _tag: "Text"
+    readonly text: string
+    readonly finishReason?: Response.FinishReason | undefined
+    readonly usage?: Usage | undefined
+  }
+  | {
+    readonly _tag: "ToolCalls"
+    readonly calls: ReadonlyArray<ToolCall>
+    readonly text?: string | undefined
+    readonly usage?: Usage | undefined
+  }
+  | { readonly _tag: "Fail"; readonly error: HarnessError.HarnessError | AiError.AiErrorReason }
+  | {
+    readonly _tag: "Respond"
+    readonly respond: (request: Request) => Effect.Effect<Reply>
+  }
+
+/**
+ * A tool call in a scripted reply; the id defaults to `call_<n>`.
+ *
+ * @since 0.1.0
+ */
+export interface ToolCall {
+  readonly name: string
+  readonly params: unknown
+  readonly id?: string | undefined
+}
+
+/**
+ * What the model received for one call.
+ *
+ * @since 0.1.0
+ */
+export interface Request {
+  readonly prompt: Prompt.Prompt
+  readonly tools: ReadonlyArray<string>
+  readonly toolChoice: LanguageModel.ProviderOptions["toolChoice"]
+  readonly responseFormat: "text" | "json"
+  /** The text of the last user message, for quick assertions. */
+  readonly lastUserText: string
+}
+
+/**
+ * A reply with plain text.
+ *
+ * @since 0.1.0
+ */
+export const text = (
+  text: string,
+  options?: { readonly finishReason?: Response.FinishReason | undefined; readonly usage?: Usage | undefined }
+): Reply => ({ _tag: "Text", text, finishReason: options?.finishReason, usage: options?.usage })
+
+/**
+ * A reply whose text is the JSON encoding of `value`.
+ *
+ * @since 0.1.0
+ */
+export const json = (value: unknown, options?: { readonly usage?: Usage | undefined }): Reply =>
+  text(JSON.stringify(value), options)
+
+/**
+ * A reply that asks for one or more tool calls.
+ *
+ * @since 0.1.0
+ */
+export const toolCalls = (
+  calls: ReadonlyArray<ToolCall>,
+  options?: { readonly text?: string | undefined; readonly usage?: Usage | undefined }
+): Reply => ({ _tag: "ToolCalls", calls, text: options?.text, usage: options?.usage })
+
+/**
+ * A reply that asks for one tool call.
+ *
+ * @since 0.1.0
+ */
+export const toolCall = (name: string, params: unknown, id?: string): Reply => toolCalls([{ name, params, id }])
+
+/**
+ * A reply that fails with the given error, as a provider would.
+ *
+ * @since 0.1.0
+ */
+export const fail = (error: HarnessError.HarnessError | AiError.AiErrorReason): Reply => ({ _tag: "Fail", error })
+
+/**
+ * A refusal: the model declines to answer (a content-policy failure).
+ *
+ * @since 0.1.0
+ */
+export const refusal = (text: string): Reply =>
+  fail(new HarnessError.ContentRefused({ message: "The model refused to answer", refusal: text }))
+
+/**
+ * A reply computed from the request (to echo it, count it, or branch on it).
+ *
+ * @since 0.1.0
+ */
+export const respond = (f: (request: Request) => Effect.Effect<Reply> | Reply): Reply => ({
+  _tag: "Respond",
+  respond: (request) => {
+    const out = f(request)
+    return Effect.isEffect(out) ? out : Effect.succeed(out)
+  }
+})
+
+/**
+ * The script ran out: the code under test made more model calls than the
+ * test expected. Raised as a defect, since it is a bug in the test or the code.
+ *
+ * @since 0.1.0
+ */
+export class ScriptExhausted extends Schema.TaggedError<ScriptExhausted>()("ScriptExhausted", {
+  calls: Schema.Int,
+  lastUserText: Schema.String
+}) {
+  override get message(): string {
+    return `TestModel: the script has no reply for call ${this.calls} (last user message: ${
+      JSON.stringify(this.lastUserText.slice(0, 200))
+    })`
+  }
+}
+
+/**
+ * The state of a scripted model, to read in assertions.
+ *
+ * @since 0.1.0
+ */
+export class TestModel extends Context.Service<TestModel, {
+  /** Every request received, in order. */
+  readonly requests: Effect.Effect<ReadonlyArray<Request>>
+  /** Replies not used yet. */
+  readonly remaining: Effect.Effect<number>
+}>()("@effect-harness/testing/TestModel") {}
+
+const estimateTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4))
+
+const promptText = (prompt: Prompt.Prompt): string => {
+  let out = ""
+  for (const message of prompt.content) {
+    if (typeof message.content === "string") out += message.content
+    else {
+      for (const part of message.content) {
+        if (part.type === "text") out += part.text
+        else if (part.type === "tool-call") out += JSON.stringify(part.params)
+        else if (part.type === "tool-result") out += JSON.stringify(part.result)
+      }
+    }
+  }
+  return out
+}
+
+const lastUserText = (prompt: Prompt.Prompt): string => {
+  for (let i = prompt.content.length - 1; i >= 0; i--) {
+    const message = prompt.content[i]!
+    if (message.role === "user") {
+      return message.content.map((part) => part.type === "text" ? part.text : "").join("")
+    }
+  }
+  return ""
+}
+
+const toReason = (error: HarnessError.HarnessError | AiError.AiErrorReason): AiError.AiErrorReason =>
+  AiError.isAiErrorReason(error) ? error : HarnessError.toAiErrorReason(error)
+
+const finishPart = (
+  reason: Response.FinishReason,
+  usage: Usage
+): Response.FinishPartEncoded => ({
+  type: "finish",
+  reason,
+  usage: {
+    inputTokens: { uncached: usage.inputTokens, total: usage.inputTokens, cacheRead: 0, cacheWrite: undefined },
+    outputTokens: { total: usage.outputTokens, text: usage.outputTokens, reasoning: 0 }
+  }
+})
+
+/**
+ * Builds the scripted model service and its state, for use inside your own
+ * layer.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
+  const queue = Array.from(script)
+  const requests: Array<Request> = []
+  let calls = 0
+  let nextId = 0
+
+  const nextReply = (options: LanguageModel.ProviderOptions) =>
+    Effect.suspend(() => {
+      const request: Request = {
+        prompt: options.prompt,
+        tools: options.tools.map((tool) => tool.name),
+        toolChoice: options.toolChoice,
+        responseFormat: options.responseFormat.type,
+        lastUserText: lastUserText(options.prompt)
+      }
+      requests.push(request)
+      calls++
+      const reply = queue.shift()
+      if (reply === undefined) return Effect.die(new ScriptExhausted({ calls, lastUserText: request.lastUserText }))
+      return resolve(reply, request)
+    })
+
+  const resolve = (reply: Reply, request: Request): Effect.Effect<Exclude<Reply, { _tag: "Respond" }>> =>
+    reply._tag === "Respond" ? Effect.flatMap(reply.respond(request), (next) => resolve(next, request)) : Effect.succeed(reply)
+
+  const usageOf = (request: Request, replyText: string, given: Usage | undefined): Usage =>
+    given ?? { inputTokens: estimateTokens(promptText(request.prompt)), outputTokens: estimateTokens(replyText) }
+
+  const fail = (error: HarnessError.HarnessError | AiError.AiErrorReason) =>
+    Effect.fail(AiError.make({ module: "TestModel", method: "generateText", reason: toReason(error) }))
+
+  const toParts = (
+    reply: Exclude<Reply, { _tag: "Respond" | "Fail" }>,
+    request: Request
+  ): Array<Response.PartEncoded> => {
+    if (reply._tag === "Text") {
+      return [
+        { type: "text", text: reply.text },
+        finishPart(reply.finishReason ?? "stop", usageOf(request, reply.text, reply.usage))
+      ]
+    }
+    const parts: Array<Response.PartEncoded> = []
+    if (reply.text !== undefined && reply.text.length > 0) parts.push({ type: "text", text: reply.text })
+    for (const call of reply.calls) {
+      parts.push({ type: "tool-call", id: call.id ?? `call_${++nextId}`, name: call.name, params: call.params })
+    }
+    parts.push(finishPart("tool-calls", usageOf(request, JSON.stringify(reply.calls), reply.usage)))
+    return parts
+  }
+
+  const model = yield* LanguageModel.make({
+    generateText: (options) =>
+      Effect.flatMap(nextReply(options), (reply) =>
+        reply._tag === "Fail" ? fail(reply.error) : Effect.succeed(toParts(reply, requests[requests.length - 1]!))),
+    streamText: (options) =>
+      Stream.unwrap(Effect.flatMap(nextReply(options), (reply) => {
+        if (reply._tag === "Fail") return fail(reply.error)
+        const parts: Array<Response.StreamPartEncoded> = []
+        for (const part of toParts(reply, requests[requests.length - 1]!)) {
+          if (part.type === "text") {
+            const id = `text_${++nextId}`
+            parts.push({ type: "text-start", id }, { type: "text-delta", id, delta: part.text }, {
+              type: "text-end",
+              id
+            })
+          } else parts.push(part as Response.StreamPartEncoded)
+        }
+        return Effect.succeed(Stream.fromIterable(parts))
+      }))
+  })
+
+  const state = TestModel.of({
+    requests: Effect.sync(() => requests.slice()),
+    remaining: Effect.sync(() => queue.length)
+  })
+  return { model, state } as const
+})
+
+/**
+ * A layer providing effect's `LanguageModel` answered from the script, and the
+ * `TestModel` state to inspect what it received.
+ *
+ * @example
+ * ```ts
+ * import { TestModel } from "@effect-harness/testing"
+ * import { HarnessError } from "@effect-harness/core"
+ *
+ * const flaky = TestModel.layer([
+ *   TestModel.fail(new HarnessError.RateLimited({ message: "slow down" })),
+ *   TestModel.json({ city: "Paris" })
+ * ])
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (script: Iterable<Reply>): Layer.Layer<LanguageModel.LanguageModel | TestModel> =>
+  Layer.effectContext(Effect.map(make(script), ({ model, state }) =>
+    Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(TestModel, state))))
+
+/**
+ * Every request the scripted model received, in order.
+ *
+ * @since 0.1.0
+ */
+export const requests: Effect.Effect<ReadonlyArray<Request>, never, TestModel> = Effect.flatMap(
+  Effect.service(TestModel),
+  (state) => state.requests
+)
+
+/**
+ * How many replies of the script are still unused.
+ *
+ * @since 0.1.0
+ */
+export const remaining: Effect.Effect<number, never, TestModel> = Effect.flatMap(
+  Effect.service(TestModel),
+  (state) => state.remaining
+)

@@ -1,0 +1,13 @@
+/**
+ * @effect-harness/testing: scripted models, a fake OpenAI server, record and
+ * replay, and fault injection for testing harnesses.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * A scripted `LanguageModel` that records the requests it receives.
+ *
+ * @since 0.1.0
+ */
+export * as TestModel from "./TestModel.ts"

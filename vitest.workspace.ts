@@ -1,0 +1,28 @@
+/**
+ * The list of test projects: one per package, each labelled with its package
+ * name. `vitest.config.ts` reads it, since Vitest 5 only looks at
+ * `test.projects`.
+ */
+import { fileURLToPath } from "node:url"
+import type { TestProjectInlineConfiguration } from "vitest/config"
+
+const packages = ["core", "testing"] as const
+
+const root = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
+// Tests run against the sources of sibling packages, not their build output.
+const alias = Object.fromEntries(
+  ["core", "testing", "openai"].map((name) => [`@effect-harness/${name}`, root(`./packages/${name}/src/index.ts`)])
+)
+
+export const projects: Array<TestProjectInlineConfiguration> = packages.map((name) => ({
+  resolve: { alias },
+  test: {
+    name,
+    root: root(`./packages/${name}`),
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000
+  }
+}))
+
+export default projects
