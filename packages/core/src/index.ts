@@ -32,3 +32,10 @@ export * as Messages from "./Messages.ts"
  * @since 0.1.0
  */
 export * as RetryPolicy from "./RetryPolicy.ts"
+
+/**
+ * The hook every model and tool call goes through, for durable runs.
+ *
+ * @since 0.1.0
+ */
+export * as Journal from "./Journal.ts"

@@ -1,0 +1,122 @@
+/**
+ * The journal hook: every model call and tool call that a harness or an agent
+ * makes goes through `Journal.step`. By default a step simply runs. A durable
+ * run (see `Durable`) provides a journal that records each completed step and,
+ * on resume, returns the recorded result instead of running the step again.
+ *
+ * Keeping the hook in core lets harnesses stay unaware of persistence: they
+ * name their steps, and whoever provides the journal decides what happens.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Schema } from "effect"
+
+/**
+ * A step as the journal sees it.
+ *
+ * @since 0.1.0
+ */
+export interface Step {
+  /** What the step is. */
+  readonly kind: "model" | "tool" | "input"
+  /** The harness, the tool or the input source it belongs to. */
+  readonly name: string
+  /**
+   * What the step asks for, as JSON-compatible data (the prompt's new
+   * messages, the tool's call id and parameters). On resume it is compared
+   * with what the journal holds: a difference is a `JournalMismatch`.
+   */
+  readonly request: unknown
+  /** A tool that can safely run twice (re-run when its result was never recorded). */
+  readonly idempotent?: boolean | undefined
+}
+
+/**
+ * The code asked, at step `sequence`, for something other than the journal
+ * holds (the code changed between a crash and its resume). Fatal: the journal
+ * is left untouched.
+ *
+ * @since 0.1.0
+ */
+export class JournalMismatch extends Schema.TaggedError<JournalMismatch>()("JournalMismatch", {
+  runId: Schema.String,
+  sequence: Schema.Int,
+  expected: Schema.String,
+  actual: Schema.String
+}) {
+  override get message(): string {
+    return `Run ${this.runId} step ${this.sequence}: the journal holds ${this.expected}, the code now asks for ${this.actual}`
+  }
+}
+
+/**
+ * The journal could not be read or written: another process owns the run
+ * (`reason: "conflict"`), an entry is corrupted or of an unknown version, or
+ * the store failed. Fatal.
+ *
+ * @since 0.1.0
+ */
+export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
+  runId: Schema.String,
+  reason: Schema.Literals(["conflict", "corrupted", "version", "store"]),
+  sequence: Schema.optional(Schema.Int),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    const at = this.sequence === undefined ? "" : ` at sequence ${this.sequence}`
+    return `Journal of run ${this.runId}${at}: ${this.reason}: ${this.detail}`
+  }
+}
+
+/**
+ * The journal service.
+ *
+ * @since 0.1.0
+ */
+export interface Service {
+  /**
+   * Runs a step, or returns its recorded result. `codec` encodes the result
+   * to JSON for the journal and decodes it back on replay.
+   */
+  readonly step: <A, E, R>(
+    step: Step,
+    codec: Schema.Codec<A, any>,
+    run: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | JournalMismatch | JournalError, R>
+  /** Whether this journal replays recorded steps (true only inside a resumed durable run). */
+  readonly durable: boolean
+}
+
+/**
+ * The current journal; the default runs every step directly.
+ *
+ * @since 0.1.0
+ */
+export const Journal = Context.Reference<Service>("@effect-harness/core/Journal", {
+  defaultValue: () => ({ step: (_step, _codec, run) => run, durable: false })
+})
+
+/**
+ * Runs `run` as a journaled step of the current journal.
+ *
+ * @example
+ * ```ts
+ * import { Journal } from "@effect-harness/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const lookup = (id: string) =>
+ *   Journal.step(
+ *     { kind: "tool", name: "lookup", request: { id } },
+ *     Schema.String,
+ *     Effect.succeed(`order ${id}`)
+ *   )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const step = <A, E, R>(
+  step: Step,
+  codec: Schema.Codec<A, any>,
+  run: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | JournalMismatch | JournalError, R> =>
+  Effect.flatMap(Effect.service(Journal), (journal) => journal.step(step, codec, run))
