@@ -6,13 +6,13 @@
 import { fileURLToPath } from "node:url"
 import type { TestProjectInlineConfiguration } from "vitest/config"
 
-const packages = ["core", "testing"] as const
+const packages = ["core", "testing", "openai", "sql", "examples"] as const
 
 const root = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
 // Tests run against the sources of sibling packages, not their build output.
 const alias = Object.fromEntries(
-  ["core", "testing", "openai"].map((name) => [`@effect-harness/${name}`, root(`./packages/${name}/src/index.ts`)])
+  ["core", "testing", "openai", "sql"].map((name) => [`@effect-harness/${name}`, root(`./packages/${name}/src/index.ts`)])
 )
 
 export const projects: Array<TestProjectInlineConfiguration> = packages.map((name) => ({
@@ -21,6 +21,7 @@ export const projects: Array<TestProjectInlineConfiguration> = packages.map((nam
     name,
     root: root(`./packages/${name}`),
     include: ["test/**/*.test.ts"],
+    passWithNoTests: true,
     testTimeout: 60_000
   }
 }))
