@@ -26,4 +26,10 @@ export const projects: Array<TestProjectInlineConfiguration> = packages.map((nam
   }
 }))
 
+// The code blocks of the docs that are tests, extracted by scripts/check-docs.ts.
+projects.push({
+  resolve: { alias },
+  test: { name: "docs", root: root("./.docs-check"), include: ["**/*.test.ts"], passWithNoTests: true }
+})
+
 export default projects

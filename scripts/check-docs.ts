@@ -1,7 +1,8 @@
 /**
  * Extracts every ```ts code block of the README files and docs/ into
  * .docs-check/, so that `tsc` type-checks them with the rest of the project:
- * an example in the docs that does not compile fails `npm run check`.
+ * an example in the docs that does not compile fails `npm run check`, and an
+ * example that is a test runs in `npm test` (the "docs" Vitest project).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs"
 import { join, relative } from "node:path"
@@ -30,8 +31,10 @@ for (const file of markdownFiles()) {
     index++
     blocks++
     const code = match[2]!
-    // each block is its own module, whether or not it imports anything
-    writeFileSync(join(out, `${name}_${index}.ts`), `${code}\nexport {}\n`)
+    // Each block is its own module. Blocks that are tests (they use @effect/vitest)
+    // are named *.test.ts, so the "docs" Vitest project runs them too.
+    const isTest = code.includes("@effect/vitest") && /\bit(\.effect)?\(/.test(code)
+    writeFileSync(join(out, `${name}_${index}${isTest ? ".test" : ""}.ts`), `${code}\nexport {}\n`)
   }
 }
 console.log(`docs check: ${blocks} code blocks extracted to .docs-check/`)
