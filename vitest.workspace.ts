@@ -21,7 +21,6 @@ export const projects: Array<TestProjectInlineConfiguration> = packages.map((nam
     name,
     root: root(`./packages/${name}`),
     include: ["test/**/*.test.ts"],
-    passWithNoTests: true,
     testTimeout: 60_000
   }
 }))
@@ -29,7 +28,7 @@ export const projects: Array<TestProjectInlineConfiguration> = packages.map((nam
 // The code blocks of the docs that are tests, extracted by scripts/check-docs.ts.
 projects.push({
   resolve: { alias },
-  test: { name: "docs", root: root("./.docs-check"), include: ["**/*.test.ts"], passWithNoTests: true }
+  test: { name: "docs", root: root("./.docs-check"), include: ["**/*.test.ts"] }
 })
 
 export default projects
