@@ -11,3 +11,10 @@
  * @since 0.1.0
  */
 export * as TestModel from "./TestModel.ts"
+
+/**
+ * Seeded, reproducible fault injection around any `LanguageModel`.
+ *
+ * @since 0.1.0
+ */
+export * as FaultInjection from "./FaultInjection.ts"
