@@ -223,6 +223,7 @@ const finishPart = (
  */
 export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
   const queue = Array.from(script)
+  let next = 0
   const requests: Array<Request> = []
   let calls = 0
   let nextId = 0
@@ -238,7 +239,7 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
       }
       requests.push(request)
       calls++
-      const reply = queue.shift()
+      const reply = queue[next++]
       if (reply === undefined) return Effect.die(new ScriptExhausted({ calls, lastUserText: request.lastUserText }))
       return resolve(reply, request)
     })
@@ -294,7 +295,7 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
 
   const state = TestModel.of({
     requests: Effect.sync(() => requests.slice()),
-    remaining: Effect.sync(() => queue.length)
+    remaining: Effect.sync(() => Math.max(0, queue.length - next))
   })
   return { model, state } as const
 })
