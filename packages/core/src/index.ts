@@ -39,3 +39,10 @@ export * as RetryPolicy from "./RetryPolicy.ts"
  * @since 0.1.0
  */
 export * as Journal from "./Journal.ts"
+
+/**
+ * The direct model interface: one request, one decoded reply, no per-call Schema work.
+ *
+ * @since 0.1.0
+ */
+export * as DirectModel from "./DirectModel.ts"

@@ -12,7 +12,9 @@ const extractCity = Harness.prompt({
   render: (text: string) => `Which city is this about? ${text}`
 })
 
-describe("Harness.prompt", () => {
+// Every prompt test runs twice: on the DirectModel fast path that providers
+// offer, and on effect's LanguageModel alone, which must behave the same.
+for (const direct of [true, false]) describe(`Harness.prompt (${direct ? "DirectModel" : "LanguageModel only"})`, () => {
   it.effect("decodes a JSON answer with the output Schema and asks for JSON", () =>
     Effect.gen(function*() {
       const result = yield* Harness.run(extractCity, "the capital of France")
@@ -20,7 +22,7 @@ describe("Harness.prompt", () => {
       const [request] = yield* TestModel.requests
       assert.strictEqual(request!.responseFormat, "json")
       assert.include(request!.lastUserText, "the capital of France")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.json({ city: "Paris", population: 2_100_000 })]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.json({ city: "Paris", population: 2_100_000 })], { direct }))))
 
   it.effect("repairs invalid output: wrong twice, right the third time, re-prompts carry the issues", () =>
     Effect.gen(function*() {
@@ -40,7 +42,7 @@ describe("Harness.prompt", () => {
       TestModel.text("Lyon, about half a million"),
       TestModel.json({ city: "Lyon" }),
       TestModel.json({ city: "Lyon", population: 520_000 })
-    ]))))
+    ], { direct }))))
 
   it.effect("fails with InvalidOutput carrying the raw answer once repairs are spent", () =>
     Effect.gen(function*() {
@@ -55,14 +57,14 @@ describe("Harness.prompt", () => {
       TestModel.json({ city: "Nice" }),
       TestModel.json({ city: "Nice", population: "many" }),
       TestModel.json({ city: "Nice", population: "many" })
-    ]))))
+    ], { direct }))))
 
   it.effect("a non-JSON answer ends in InvalidOutput with what the model said", () =>
     Effect.gen(function*() {
       const error = yield* Harness.run(Harness.prompt({ ...promptOptions, repairs: 0 }), "x").pipe(Effect.flip)
       assert.strictEqual(error._tag, "InvalidOutput")
       assert.strictEqual((error as HarnessError.InvalidOutput).raw, "I think it is Paris.")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.text("I think it is Paris.")]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("I think it is Paris.")], { direct }))))
 
   it.effect("an empty answer ends in InvalidOutput, for text and JSON outputs", () =>
     Effect.gen(function*() {
@@ -72,7 +74,7 @@ describe("Harness.prompt", () => {
       assert.strictEqual((textError as HarnessError.InvalidOutput).raw, "")
       const jsonError = yield* Harness.run(Harness.prompt({ ...promptOptions, repairs: 0 }), "x").pipe(Effect.flip)
       assert.strictEqual(jsonError._tag, "InvalidOutput")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.text(""), TestModel.text("")]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text(""), TestModel.text("")], { direct }))))
 
   it.effect("a text output Schema validates the text (a failing check is repaired, then reported)", () =>
     Effect.gen(function*() {
@@ -88,7 +90,7 @@ describe("Harness.prompt", () => {
       const requests = yield* TestModel.requests
       assert.strictEqual(requests[0]!.responseFormat, "text")
       assert.match(requests[1]!.lastUserText, /5/)
-    }).pipe(Effect.provide(TestModel.layer([TestModel.text("much too long"), TestModel.text("still far too long")]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("much too long"), TestModel.text("still far too long")], { direct }))))
 
   it.effect("a refusal ends in ContentRefused carrying the model's words, without repair", () =>
     Effect.gen(function*() {
@@ -96,14 +98,14 @@ describe("Harness.prompt", () => {
       assert.strictEqual(error._tag, "ContentRefused")
       assert.strictEqual((error as HarnessError.ContentRefused).refusal, "I can't help with that.")
       assert.strictEqual((yield* TestModel.requests).length, 1)
-    }).pipe(Effect.provide(TestModel.layer([TestModel.refusal("I can't help with that.")]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.refusal("I can't help with that.")], { direct }))))
 
   it.effect("a content-filtered text answer ends in ContentRefused", () =>
     Effect.gen(function*() {
       const say = Harness.prompt({ name: "say", output: Schema.String, render: (s: string) => s })
       const error = yield* Harness.run(say, "x").pipe(Effect.flip)
       assert.strictEqual(error._tag, "ContentRefused")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.text("partial", { finishReason: "content-filter" })]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("partial", { finishReason: "content-filter" })], { direct }))))
 
   it.effect("an input Schema normalizes the input, and rejects bad input with InvalidRequest", () =>
     Effect.gen(function*() {
@@ -117,7 +119,7 @@ describe("Harness.prompt", () => {
       assert.strictEqual((yield* TestModel.requests)[0]!.lastUserText, "n=42")
       const error = yield* Harness.run(echo, { n: "forty" }).pipe(Effect.flip)
       assert.strictEqual(error._tag, "InvalidRequest")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.text("ok")]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("ok")], { direct }))))
 
   it.effect("a system message is put first", () =>
     Effect.gen(function*() {
@@ -125,7 +127,7 @@ describe("Harness.prompt", () => {
       yield* Harness.run(say, "hello")
       const [request] = yield* TestModel.requests
       assert.deepStrictEqual(request!.prompt.content.map((m) => m.role), ["system", "user"])
-    }).pipe(Effect.provide(TestModel.layer([TestModel.text("hi")]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("hi")], { direct }))))
 
   it.effect("provider errors map onto HarnessError", () =>
     Effect.gen(function*() {
@@ -141,7 +143,7 @@ describe("Harness.prompt", () => {
       TestModel.fail(new HarnessError.QuotaExhausted({ message: "no credit" })),
       TestModel.fail(new HarnessError.ContextOverflow({ message: "too long" })),
       TestModel.fail(new HarnessError.AuthenticationFailed({ message: "bad key", status: 401 }))
-    ]))))
+    ], { direct }))))
 })
 
 const promptOptions = {

@@ -20,8 +20,8 @@
  *
  * @since 0.1.0
  */
-import { HarnessError } from "@effect-harness/core"
-import { Context, Duration, Effect, Layer, Stream } from "effect"
+import { DirectModel, HarnessError } from "@effect-harness/core"
+import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import { AiError, LanguageModel, Response } from "effect/ai"
 
 /**
@@ -234,6 +234,28 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
       )
     })
 
+  // The fast path of harnesses (DirectModel) gets the same faults.
+  const generateDirect = (direct: DirectModel.DirectModel["Service"]) => (request: DirectModel.Request) =>
+    Effect.suspend(() => {
+      const kind = draw()
+      if (kind === undefined) return direct.generate(request)
+      const error = errorFor(kind, retryAfter)
+      if (error !== undefined) return fail(HarnessError.toAiErrorReason(error))
+      return Effect.flatMap(direct.generate(request), (reply): Effect.Effect<DirectModel.Reply, AiError.AiError> => {
+        if (kind === "stream-cut" || reply.toolCalls.length > 0) {
+          return fail(HarnessError.toAiErrorReason(
+            new HarnessError.ConnectionFailed({
+              message: "Injected: the stream was cut mid-way",
+              partial: { text: cutText(reply.text), toolCalls: reply.toolCalls.slice(0, -1) }
+            })
+          ))
+        }
+        return kind === "truncated"
+          ? Effect.succeed({ ...reply, text: cutText(reply.text), finishReason: "length" })
+          : Effect.succeed({ ...reply, text: `${reply.text.slice(0, -1)},}` })
+      })
+    })
+
   const wrapped: LanguageModel.LanguageModel = {
     ...model,
     generateText: generateText as any,
@@ -244,7 +266,10 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
     faults: Effect.sync(() => faults.slice()),
     calls: Effect.sync(() => calls)
   })
-  return { model: wrapped, state } as const
+  const wrapDirect = (direct: DirectModel.DirectModel["Service"]): DirectModel.DirectModel["Service"] => ({
+    generate: generateDirect(direct)
+  })
+  return { model: wrapped, wrapDirect, state } as const
 }
 
 /**
@@ -257,9 +282,11 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
 export const layer = (
   options: Options
 ): Layer.Layer<LanguageModel.LanguageModel | FaultInjection, never, LanguageModel.LanguageModel> =>
-  Layer.effectContext(Effect.map(Effect.service(LanguageModel.LanguageModel), (inner) => {
-    const { model, state } = make(inner, options)
-    return Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(FaultInjection, state))
+  Layer.effectContext(Effect.gen(function*() {
+    const { model, state, wrapDirect } = make(yield* Effect.service(LanguageModel.LanguageModel), options)
+    const context = Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(FaultInjection, state))
+    const direct = yield* Effect.serviceOption(DirectModel.DirectModel)
+    return Option.isSome(direct) ? Context.add(context, DirectModel.DirectModel, wrapDirect(direct.value)) : context
   }))
 
 /**

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { HarnessError } from "@effect-harness/core"
+import { DirectModel, HarnessError } from "@effect-harness/core"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response } from "effect/ai"
 
@@ -228,7 +228,12 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
   let calls = 0
   let nextId = 0
 
-  const nextReply = (options: LanguageModel.ProviderOptions) =>
+  const nextReply = (options: {
+    readonly prompt: Prompt.Prompt
+    readonly tools: ReadonlyArray<{ readonly name: string }>
+    readonly toolChoice: LanguageModel.ToolChoice<string>
+    readonly responseFormat: { readonly type: "text" | "json" }
+  }) =>
     Effect.suspend(() => {
       const request: Request = {
         prompt: options.prompt,
@@ -293,12 +298,24 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
       }))
   })
 
+  const direct = DirectModel.DirectModel.of({
+    generate: (options) =>
+      Effect.flatMap(nextReply(options), (reply) =>
+        reply._tag === "Fail"
+          ? fail(reply.error)
+          : Effect.succeed(DirectModel.replyFromParts(toDecodedParts(toParts(reply, requests[requests.length - 1]!)))))
+  })
+
   const state = TestModel.of({
     requests: Effect.sync(() => requests.slice()),
     remaining: Effect.sync(() => Math.max(0, queue.length - next))
   })
-  return { model, state } as const
+  return { model, direct, state } as const
 })
+
+// The encoded parts TestModel builds are also valid decoded parts for the
+// fields `replyFromParts` reads (type, text, id, name, params, reason, usage).
+const toDecodedParts = (parts: Array<Response.PartEncoded>) => parts as unknown as Array<Response.AllParts<any>>
 
 /**
  * A layer providing effect's `LanguageModel` answered from the script, and the
@@ -307,7 +324,7 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
  * @example
  * ```ts
  * import { TestModel } from "@effect-harness/testing"
- * import { HarnessError } from "@effect-harness/core"
+ * import { DirectModel, HarnessError } from "@effect-harness/core"
  *
  * const flaky = TestModel.layer([
  *   TestModel.fail(new HarnessError.RateLimited({ message: "slow down" })),
@@ -317,9 +334,20 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
  *
  * @since 0.1.0
  */
-export const layer = (script: Iterable<Reply>): Layer.Layer<LanguageModel.LanguageModel | TestModel> =>
-  Layer.effectContext(Effect.map(make(script), ({ model, state }) =>
-    Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(TestModel, state))))
+export const layer = (
+  script: Iterable<Reply>,
+  options?: {
+    /**
+     * Also provide the `DirectModel` fast path, as real providers do (default
+     * true). With `false`, harnesses go through effect's `LanguageModel` only.
+     */
+    readonly direct?: boolean | undefined
+  }
+): Layer.Layer<LanguageModel.LanguageModel | TestModel> =>
+  Layer.effectContext(Effect.map(make(script), ({ direct, model, state }) => {
+    const context = Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(TestModel, state))
+    return options?.direct === false ? context : Context.add(context, DirectModel.DirectModel, direct)
+  }))
 
 /**
  * Every request the scripted model received, in order.

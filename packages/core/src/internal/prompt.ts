@@ -5,7 +5,8 @@
  * @internal
  */
 import { Effect, Schema, SchemaAST } from "effect"
-import { type AiError, LanguageModel, Prompt } from "effect/ai"
+import { type LanguageModel, Prompt } from "effect/ai"
+import * as DirectModel from "../DirectModel.ts"
 import { type Harness, make } from "./harness.ts"
 import * as HarnessError from "../HarnessError.ts"
 import * as Messages from "../Messages.ts"
@@ -98,38 +99,37 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   const json = !isTextSchema(options.output)
   const repairs = options.repairs ?? 2
   const objectName = options.objectName ?? options.name.replace(/[^a-zA-Z0-9_-]/g, "_")
-  const decodeText = Schema.decodeUnknownEffect(options.output)
+  const decodeOutput = Schema.decodeUnknownEffect(options.output)
   const decodeInput = options.input === undefined ? undefined : Schema.decodeUnknownEffect(options.input)
 
-  const call = (prompt: Prompt.Prompt): Effect.Effect<Attempt<O>, AiError.AiError | PromptError, any> =>
-    json
-      ? Effect.flatMap(LanguageModel.LanguageModel, (model) =>
-        model.generateObject({ prompt, schema: options.output as any, objectName })).pipe(
-          Effect.map((response) => ({ ok: true as const, value: response.value as O, raw: response.text }))
-        )
-      : Effect.flatMap(LanguageModel.LanguageModel, (model) => model.generateText({ prompt })).pipe(
-        Effect.flatMap((response) => {
-          const raw = response.text
-          if (response.finishReason === "content-filter") return Effect.fail(refused(raw))
-          if (raw.trim().length === 0) {
-            return Effect.succeed({ ok: false as const, raw, issues: "The answer was empty" })
+  const responseFormat: DirectModel.ResponseFormat = json
+    ? { type: "json", objectName, schema: options.output }
+    : { type: "text" }
+
+  // One model call, decoded once: JSON answers are parsed here and decoded
+  // with the output Schema, text answers decoded as they are.
+  const attempt = (prompt: Prompt.Prompt): Effect.Effect<Attempt<O>, PromptError, any> =>
+    Effect.flatMap(DirectModel.current, (model) =>
+      model.generate({ prompt, tools: [], toolChoice: "none", responseFormat })).pipe(
+        Effect.mapError((error) => HarnessError.fromAiError(error) as PromptError),
+        Effect.flatMap((reply): Effect.Effect<Attempt<O>, PromptError, RO> => {
+          const raw = reply.text
+          if (reply.finishReason === "content-filter") return Effect.fail(refused(raw))
+          if (raw.trim().length === 0) return Effect.succeed({ ok: false, raw, issues: "The answer was empty" })
+          let value: unknown = raw
+          if (json) {
+            try {
+              value = JSON.parse(raw)
+            } catch (error) {
+              return Effect.succeed({ ok: false, raw, issues: `The answer is not valid JSON: ${(error as Error).message}` })
+            }
           }
-          return decodeText(raw).pipe(
-            Effect.map((value) => ({ ok: true as const, value: value as O, raw })),
-            Effect.catchTag("SchemaError", (error) => Effect.succeed({ ok: false as const, raw, issues: error.message }))
+          return decodeOutput(value).pipe(
+            Effect.map((value): Attempt<O> => ({ ok: true, value, raw })),
+            Effect.catchTag("SchemaError", (error) => Effect.succeed<Attempt<O>>({ ok: false, raw, issues: error.message }))
           )
         })
       )
-
-  const attempt = (prompt: Prompt.Prompt): Effect.Effect<Attempt<O>, PromptError, any> =>
-    call(prompt).pipe(
-      Effect.catchTag("AiError", (error: AiError.AiError): Effect.Effect<Attempt<O>, PromptError> => {
-        if (error.reason._tag === "StructuredOutputError") {
-          return Effect.succeed({ ok: false as const, raw: error.reason.responseText, issues: error.reason.description })
-        }
-        return Effect.fail(HarnessError.fromAiError(error) as PromptError)
-      })
-    )
 
   const loop = (prompt: Prompt.Prompt, repaired: number): Effect.Effect<O, PromptError, any> =>
     Effect.flatMap(attempt(prompt), (result) => {
