@@ -18,3 +18,10 @@ export * as TestModel from "./TestModel.ts"
  * @since 0.1.0
  */
 export * as FaultInjection from "./FaultInjection.ts"
+
+/**
+ * Record and replay HTTP traffic with a model endpoint, in the fixture format.
+ *
+ * @since 0.1.0
+ */
+export * as Cassette from "./Cassette.ts"
