@@ -25,3 +25,10 @@ export * as FaultInjection from "./FaultInjection.ts"
  * @since 0.1.0
  */
 export * as Cassette from "./Cassette.ts"
+
+/**
+ * Run effects that wait in virtual time, under TestClock.
+ *
+ * @since 0.1.0
+ */
+export * as VirtualTime from "./VirtualTime.ts"
