@@ -343,7 +343,10 @@ export const partialMetadataKey = "effect-harness/partial"
 /**
  * The key under which a provider stores, in an `AiError` reason's `metadata`,
  * facts the mapping needs that effect's reasons do not carry:
- * `{ code?, param?, status?, kind?: "timeout" | "context-overflow" | "refusal" }`.
+ * `{ code?, param?, status?, kind?: "timeout" | "context-overflow" | "refusal" | "connection" }`.
+ * `kind: "connection"` on an `InternalProviderError` marks a connection that
+ * broke mid-response (a stream cut): it maps onto `ConnectionFailed`, keeping
+ * the partial response stored under {@link partialMetadataKey}.
  *
  * @since 0.1.0
  */
@@ -353,7 +356,7 @@ interface Details {
   readonly code?: string | undefined
   readonly param?: string | undefined
   readonly status?: number | undefined
-  readonly kind?: "timeout" | "context-overflow" | "refusal" | undefined
+  readonly kind?: "timeout" | "context-overflow" | "refusal" | "connection" | undefined
   readonly message?: string | undefined
 }
 
@@ -394,6 +397,7 @@ const contextOverflowPattern = /context[_ ]length|context window|maximum context
  * | InvalidRequestError (context length) | ContextOverflow |
  * | InvalidRequestError, UnsupportedSchema, tool configuration | InvalidRequest |
  * | InternalProviderError, InvalidResponseError | ProviderUnavailable |
+ * | InternalProviderError (details kind "connection": a stream cut) | ConnectionFailed (partial kept) |
  * | NetworkError (timeout) | Timeout |
  * | NetworkError (transport) | ConnectionFailed |
  * | InvalidOutputError, StructuredOutputError, tool parameter errors | InvalidOutput |
@@ -451,6 +455,7 @@ export const fromAiErrorReason = (reason: AiError.AiErrorReason): HarnessError =
     }
     case "InternalProviderError":
     case "InvalidResponseError":
+      if (details.kind === "connection") return new ConnectionFailed(withDefined({ message, partial }))
       return new ProviderUnavailable(withDefined({ message, status: statusOf(reason.http) ?? details.status, partial }))
     case "NetworkError":
       if (timeoutPattern.test(reason.description ?? "")) return new Timeout({ message })
@@ -518,7 +523,14 @@ export const toAiErrorReason = (error: HarnessError): AiError.AiErrorReason => {
     case "Timeout":
       return new AiError.NetworkError({ reason: "TransportError", method: "POST", url: "", description: `timeout: ${error.message}` })
     case "ConnectionFailed":
-      return new AiError.NetworkError({ reason: "TransportError", method: "POST", url: "", description: error.message })
+      // effect's NetworkError has no metadata: a partial response travels on an
+      // InternalProviderError marked as a broken connection instead
+      return error.partial === undefined
+        ? new AiError.NetworkError({ reason: "TransportError", method: "POST", url: "", description: error.message })
+        : new AiError.InternalProviderError({
+          description: error.message,
+          metadata: { ...details({ kind: "connection" }), [partialMetadataKey]: error.partial as any }
+        })
     case "InvalidOutput":
       return new AiError.StructuredOutputError({ description: error.issues, responseText: error.raw })
     case "ContextOverflow":

@@ -1,0 +1,166 @@
+/**
+ * The official `openai` SDK client as an Effect service. Every model call of
+ * this package goes through it, so a test or an application swaps the
+ * endpoint (OpenAI, Azure-style gateways, vLLM, Ollama, llama.cpp, LM Studio,
+ * OpenRouter, a fake server) by providing another layer.
+ *
+ * The SDK's own retries are always off (`maxRetries: 0`): retrying is the
+ * harness's job, done once, by a `Schedule`. The API key is held as a
+ * `Redacted` until the SDK client is built and never logged.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiClient } from "@effect-harness/openai"
+ *
+ * // reads OPENAI_API_KEY (and OPENAI_BASE_URL when set) through Config
+ * const fromEnv = OpenAiClient.layerConfig()
+ *
+ * // or explicit, e.g. a local OpenAI-compatible server
+ * const local = OpenAiClient.layer({ apiKey: "unused", baseURL: "http://127.0.0.1:11434/v1" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import OpenAI from "openai"
+
+/**
+ * The client service: the configured SDK client.
+ *
+ * @since 0.1.0
+ */
+export class OpenAiClient extends Context.Service<OpenAiClient, {
+  /** The SDK client (with `maxRetries: 0`). */
+  readonly sdk: OpenAI
+  /** The base URL requests go to, ending in `/v1` for OpenAI. */
+  readonly baseURL: string
+}>()("@effect-harness/openai/OpenAiClient") {}
+
+/**
+ * The client could not be configured: no API key, or options the SDK
+ * rejected. Raised when the layer is built, before any call.
+ *
+ * @since 0.1.0
+ */
+export class OpenAiClientError extends Schema.TaggedError<OpenAiClientError>()("OpenAiClientError", {
+  message: Schema.String
+}) {}
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The API key. Required: compatible servers that ignore it still need a placeholder. */
+  readonly apiKey?: Redacted.Redacted<string> | string | undefined
+  /** Default `https://api.openai.com/v1`. */
+  readonly baseURL?: string | undefined
+  readonly organization?: string | undefined
+  readonly project?: string | undefined
+  /** How long one HTTP request may take before it fails with `Timeout`. Default 10 minutes. */
+  readonly timeout?: Duration.Input | undefined
+  /** Extra headers sent with every request. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}
+
+const defaultBaseURL = "https://api.openai.com/v1"
+
+const missingKey = new OpenAiClientError({
+  message: "No OpenAI API key: set OPENAI_API_KEY (OpenAiClient.layerConfig) or pass apiKey to OpenAiClient.layer"
+})
+
+/**
+ * Builds the client service. Every SDK default that would read the
+ * environment behind Effect's back is set explicitly.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<OpenAiClient["Service"], OpenAiClientError> =>
+  Effect.suspend(() => {
+    const apiKey = options.apiKey === undefined
+      ? undefined
+      : Redacted.isRedacted(options.apiKey)
+      ? Redacted.value(options.apiKey)
+      : options.apiKey
+    if (apiKey === undefined || apiKey.length === 0) return Effect.fail(missingKey)
+    const baseURL = options.baseURL ?? defaultBaseURL
+    return Effect.try({
+      try: () =>
+        OpenAiClient.of({
+          baseURL,
+          sdk: new OpenAI({
+            apiKey,
+            baseURL,
+            organization: options.organization ?? null,
+            project: options.project ?? null,
+            adminAPIKey: null,
+            webhookSecret: null,
+            maxRetries: 0,
+            ...(options.timeout === undefined
+              ? {}
+              : { timeout: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)) }),
+            ...(options.headers === undefined ? {} : { defaultHeaders: { ...options.headers } })
+          })
+        }),
+      // the SDK's messages name options, never the key itself
+      catch: (error) => new OpenAiClientError({ message: `Invalid OpenAI client options: ${(error as Error).message}` })
+    })
+  })
+
+/**
+ * A layer providing the client, configured explicitly.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiClient } from "@effect-harness/openai"
+ * import { Redacted } from "effect"
+ *
+ * const client = OpenAiClient.layer({ apiKey: Redacted.make("sk-..."), timeout: "30 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<OpenAiClient, OpenAiClientError> =>
+  Layer.effect(OpenAiClient, make(options))
+
+/**
+ * A layer providing the client from configuration: `OPENAI_API_KEY` (as a
+ * `Redacted`, required) and `OPENAI_BASE_URL` (optional), read through
+ * effect's `Config`, so any `ConfigProvider` works. Options given here win
+ * over the configuration. A missing key fails the layer with an
+ * `OpenAiClientError` naming `OPENAI_API_KEY`.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiClient } from "@effect-harness/openai"
+ *
+ * const client = OpenAiClient.layerConfig({ timeout: "60 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (options: Omit<Options, "apiKey"> = {}): Layer.Layer<OpenAiClient, OpenAiClientError> =>
+  Layer.effect(
+    OpenAiClient,
+    Effect.gen(function*() {
+      const apiKey = yield* Config.Redacted("OPENAI_API_KEY").pipe(
+        Config.option,
+        Effect.mapError((error) =>
+          new OpenAiClientError({ message: `Could not read OPENAI_API_KEY: ${error.message}` })
+        )
+      )
+      if (Option.isNone(apiKey)) return yield* missingKey
+      const baseURL = yield* Config.String("OPENAI_BASE_URL").pipe(
+        Config.option,
+        Effect.mapError((error) =>
+          new OpenAiClientError({ message: `Could not read OPENAI_BASE_URL: ${error.message}` })
+        )
+      )
+      return yield* make({
+        ...options,
+        apiKey: apiKey.value,
+        baseURL: options.baseURL ?? Option.getOrUndefined(baseURL)
+      })
+    })
+  )

@@ -1,0 +1,245 @@
+/**
+ * OpenAI models behind effect's `LanguageModel`: any effect program (and every
+ * harness of effect-harness) talks to OpenAI, or to any server speaking its
+ * protocol, through the official `openai` SDK.
+ *
+ * Two APIs, chosen by `api`: `"chat"` (Chat Completions, the default, which
+ * compatible servers speak) and `"responses"` (the Responses API). Both take
+ * text, system/user/assistant/tool messages, images and files, tools from the
+ * toolkit with tool choice, structured output, and stream text and tool
+ * calls. Usage (input, output, cached and reasoning tokens) and the finish
+ * reason come back in the finish part; a refusal fails with a
+ * `ContentPolicyError`.
+ *
+ * The layer also provides core's `DirectModel`, the fast path harnesses use:
+ * same request, same behaviour, without `LanguageModel`'s per-call Schema work.
+ * Interrupting a call aborts its HTTP request.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ *
+ * const Gpt = OpenAiLanguageModel.layer({ model: "gpt-4o-mini" }).pipe(
+ *   Layer.provide(OpenAiClient.layerConfig())
+ * )
+ *
+ * const program = LanguageModel.generateText({ prompt: "Say hello" }).pipe(
+ *   Effect.map((response) => response.text),
+ *   Effect.provide(Gpt)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { DirectModel } from "@effect-harness/core"
+import { Cause, Context, Effect, Layer, Stream } from "effect"
+import { AiError, LanguageModel, type Response } from "effect/ai"
+import type OpenAI from "openai"
+import * as Chat from "./internal/chat.ts"
+import * as Errors from "./internal/errors.ts"
+import * as Responses from "./internal/responses.ts"
+import { StreamState as ResponsesStreamState } from "./internal/responses-stream.ts"
+import { codecTransformer, type JsonObject } from "./internal/shared.ts"
+import { OpenAiClient, type OpenAiClientError } from "./OpenAiClient.ts"
+import * as OpenAiClientModule from "./OpenAiClient.ts"
+
+/**
+ * Extra Chat Completions request fields (temperature, max_completion_tokens,
+ * parallel_tool_calls, reasoning_effort, ...), sent with every request.
+ *
+ * @since 0.1.0
+ */
+export type ChatConfig = Partial<
+  Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, "messages" | "tools" | "tool_choice" | "stream">
+>
+
+/**
+ * Extra Responses request fields (instructions, reasoning, include, store,
+ * previous_response_id, ...), sent with every request.
+ *
+ * @since 0.1.0
+ */
+export type ResponsesConfig = Partial<
+  Omit<OpenAI.Responses.ResponseCreateParamsNonStreaming, "input" | "tools" | "tool_choice" | "stream">
+>
+
+/**
+ * Options of {@link layer} and {@link make}.
+ *
+ * @since 0.1.0
+ */
+export type Options =
+  & {
+    /** The model id, e.g. `"gpt-4o-mini"` (or whatever a compatible server serves). */
+    readonly model: string
+    /**
+     * The role system messages are sent with. Default `"system"`; OpenAI's
+     * reasoning models also take `"developer"`.
+     */
+    readonly systemMessageRole?: "system" | "developer" | undefined
+  }
+  & (
+    | { readonly api?: "chat" | undefined; readonly config?: ChatConfig | undefined }
+    | { readonly api: "responses"; readonly config?: ResponsesConfig | undefined }
+  )
+
+interface Provider {
+  readonly languageModel: LanguageModel.LanguageModel
+  readonly direct: DirectModel.DirectModel["Service"]
+}
+
+const toAiError = (method: string, url: string) => (error: unknown): AiError.AiError =>
+  AiError.isAiError(error) ? error : Errors.make(method, Errors.reasonOf(error, url))
+
+const makeProvider = Effect.fnUntraced(function*(options: Options) {
+  const client = yield* OpenAiClient
+  const sdk = client.sdk
+  const chat = options.api !== "responses"
+  const url = `${client.baseURL}/${chat ? "chat/completions" : "responses"}`
+  const settings: Chat.Settings = {
+    model: options.model,
+    config: (options.config ?? {}) as JsonObject,
+    systemRole: options.systemMessageRole ?? "system"
+  }
+
+  const send = (body: JsonObject, signal: AbortSignal): Promise<any> =>
+    chat
+      ? sdk.chat.completions.create(body as any, { signal })
+      : sdk.responses.create(body as any, { signal })
+
+  const bodyOf = (input: Chat.RequestInput, stream: boolean, direct: boolean, method: string): JsonObject =>
+    chat ? Chat.body(input, settings, stream, direct, method) : Responses.body(input, settings, stream, direct)
+
+  // One effect per call: the body is built, sent and the answer read inside
+  // one promise; interruption aborts the request through `signal`.
+  const generate = <A>(
+    input: Chat.RequestInput,
+    direct: boolean,
+    method: string,
+    read: (response: JsonObject, method: string) => A
+  ): Effect.Effect<A, AiError.AiError> =>
+    Effect.tryPromise({
+      try: (signal) => send(bodyOf(input, false, direct, method), signal).then((response) => read(response, method)),
+      catch: toAiError(method, url)
+    })
+
+  const readParts = chat ? Chat.parts : Responses.parts
+  const readReply = chat ? Chat.reply : Responses.reply
+
+  const streamText = (input: Chat.RequestInput): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
+    Stream.unwrap(Effect.gen(function*() {
+      const method = "streamText"
+      const controller = yield* Effect.acquireRelease(
+        Effect.sync(() => new AbortController()),
+        (controller) => Effect.sync(() => controller.abort())
+      )
+      const iterator: AsyncIterator<JsonObject> = yield* Effect.tryPromise({
+        try: () => send(bodyOf(input, true, false, method), controller.signal).then((s) => s[Symbol.asyncIterator]()),
+        catch: toAiError(method, url)
+      })
+      const state = chat ? new Chat.StreamState(method) : new ResponsesStreamState(method)
+      let ended = false
+      // reads chunks until one gives parts; after the last, the closing parts
+      const next = async (): Promise<Array<Response.StreamPartEncoded> | undefined> => {
+        if (ended) return undefined
+        while (true) {
+          const result = await iterator.next()
+          if (result.done === true) {
+            ended = true
+            return state.end()
+          }
+          const parts = state.chunk(result.value)
+          if (parts.length > 0) return parts
+        }
+      }
+      const pull = Effect.flatMap(
+        Effect.tryPromise({
+          try: next,
+          catch: (error) => AiError.isAiError(error) ? error : Errors.make(method, Errors.reasonOf(error, url, state.partial()))
+        }),
+        (parts) => parts === undefined ? Cause.done() : Effect.succeed(parts as [Response.StreamPartEncoded])
+      )
+      return Stream.fromPull(Effect.succeed(pull))
+    }))
+
+  const languageModel = yield* LanguageModel.make({
+    generateText: (options) => generate(options, false, "generateText", readParts),
+    streamText,
+    codecTransformer
+  })
+  const direct = DirectModel.DirectModel.of({
+    generate: (request) => generate(request, true, "generate", readReply)
+  })
+  return { languageModel, direct } satisfies Provider
+})
+
+/**
+ * Builds effect's `LanguageModel` service for an OpenAI model.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiLanguageModel } from "@effect-harness/openai"
+ * import { Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ *
+ * const model = Layer.effect(LanguageModel.LanguageModel, OpenAiLanguageModel.make({ model: "gpt-4o-mini" }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.LanguageModel, never, OpenAiClient> =>
+  Effect.map(makeProvider(options), (provider) => provider.languageModel)
+
+/**
+ * Builds core's `DirectModel` service for an OpenAI model (what
+ * {@link layer} provides next to `LanguageModel`).
+ *
+ * @since 0.1.0
+ */
+export const makeDirect = (options: Options): Effect.Effect<DirectModel.DirectModel["Service"], never, OpenAiClient> =>
+  Effect.map(makeProvider(options), (provider) => provider.direct)
+
+/**
+ * A layer providing effect's `LanguageModel`, and core's `DirectModel` fast
+ * path, for an OpenAI model. Needs an `OpenAiClient`.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
+ * import { Layer } from "effect"
+ *
+ * const Responses = OpenAiLanguageModel.layer({
+ *   model: "gpt-5-mini",
+ *   api: "responses",
+ *   config: { reasoning: { effort: "low" } }
+ * }).pipe(Layer.provide(OpenAiClient.layerConfig()))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel | DirectModel.DirectModel, never, OpenAiClient> =>
+  Layer.effectContext(Effect.map(makeProvider(options), ({ direct, languageModel }) =>
+    Context.make(LanguageModel.LanguageModel, languageModel).pipe(Context.add(DirectModel.DirectModel, direct))))
+
+/**
+ * {@link layer} with its client read from configuration (`OPENAI_API_KEY`,
+ * `OPENAI_BASE_URL`): the one-line setup.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiLanguageModel } from "@effect-harness/openai"
+ *
+ * const Gpt = OpenAiLanguageModel.layerConfig({ model: "gpt-4o-mini" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  options: Options,
+  client?: Omit<OpenAiClientModule.Options, "apiKey">
+): Layer.Layer<LanguageModel.LanguageModel | DirectModel.DirectModel, OpenAiClientError> =>
+  layer(options).pipe(Layer.provide(OpenAiClientModule.layerConfig(client)))

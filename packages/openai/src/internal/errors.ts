@@ -1,0 +1,224 @@
+/**
+ * From what the `openai` SDK throws to effect's `AiError`, with the metadata
+ * `HarnessError.fromAiError` reads (`effect-harness/details`,
+ * `effect-harness/partial`).
+ *
+ * @internal
+ */
+import { HarnessError } from "@effect-harness/core"
+import { Duration } from "effect"
+import { AiError } from "effect/ai"
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai"
+
+/** What a broken response had delivered. */
+export type Partial = HarnessError.PartialResponse
+
+interface Details {
+  readonly code?: string | undefined
+  readonly param?: string | undefined
+  readonly status?: number | undefined
+  readonly kind?: "timeout" | "context-overflow" | "refusal" | "connection" | undefined
+  readonly message?: string | undefined
+  readonly type?: string | undefined
+}
+
+const module = "OpenAiLanguageModel"
+
+const defined = (fields: Details): Record<string, any> => {
+  const out: Record<string, any> = {}
+  for (const key in fields) {
+    const value = (fields as Record<string, unknown>)[key]
+    if (value !== undefined && value !== null) out[key] = value
+  }
+  return out
+}
+
+const metadata = (details: Details, partial?: Partial) =>
+  partial === undefined
+    ? { [HarnessError.detailsMetadataKey]: defined(details) }
+    : { [HarnessError.detailsMetadataKey]: defined(details), [HarnessError.partialMetadataKey]: partial as any }
+
+/** Wraps a reason into an `AiError` of this module. */
+export const make = (method: string, reason: AiError.AiErrorReason): AiError.AiError =>
+  AiError.make({ module, method, reason })
+
+const keptHeaders = ["retry-after", "retry-after-ms", "x-request-id"]
+
+const httpOf = (status: number, headers: Headers | undefined) => {
+  const kept: Record<string, string> = {}
+  if (headers !== undefined) {
+    for (const name of keptHeaders) {
+      const value = headers.get(name)
+      if (value !== null) kept[name] = value
+    }
+  }
+  return { response: { status, headers: kept } }
+}
+
+/**
+ * The delay a 429 asks for: `retry-after-ms` (milliseconds) first, then
+ * `retry-after` (seconds, or an HTTP date).
+ */
+export const retryAfter = (headers: Headers | undefined): Duration.Duration | undefined => {
+  if (headers === undefined) return undefined
+  const ms = headers.get("retry-after-ms")
+  if (ms !== null) {
+    const value = Number(ms)
+    if (Number.isFinite(value) && value >= 0) return Duration.millis(value)
+  }
+  const after = headers.get("retry-after")
+  if (after !== null) {
+    const seconds = Number(after)
+    if (Number.isFinite(seconds) && seconds >= 0) return Duration.seconds(seconds)
+    const date = Date.parse(after)
+    if (Number.isFinite(date)) return Duration.millis(Math.max(0, date - Date.now()))
+  }
+  return undefined
+}
+
+const str = (u: unknown): string | undefined => typeof u === "string" ? u : undefined
+
+/**
+ * The reason for an error the provider reported with a code but no HTTP
+ * status (an `error` event in a stream, a `failed` response).
+ */
+export const fromCode = (
+  code: string | undefined,
+  message: string,
+  partial?: Partial,
+  param?: string
+): AiError.AiErrorReason => {
+  const details = { code, param, message }
+  switch (code) {
+    case "rate_limit_exceeded":
+      return new AiError.RateLimitError({ metadata: metadata(details) })
+    case "insufficient_quota":
+      return new AiError.QuotaExhaustedError({ metadata: metadata(details) })
+    case "context_length_exceeded":
+      return new AiError.InvalidRequestError({
+        description: message,
+        metadata: metadata({ ...details, kind: "context-overflow" })
+      })
+    case "invalid_api_key":
+      return new AiError.AuthenticationError({ kind: "InvalidKey", description: message, metadata: metadata(details) })
+    case "invalid_prompt":
+    case "invalid_request_error":
+    case "invalid_value":
+    case "unsupported_value":
+      return new AiError.InvalidRequestError({ description: message, metadata: metadata(details) })
+    default:
+      // server_error, overloaded, unknown: the provider failed on its side
+      return new AiError.InternalProviderError({ description: message, metadata: metadata(details, partial) })
+  }
+}
+
+const fromStatus = (error: APIError, status: number, partial: Partial | undefined): AiError.AiErrorReason => {
+  const body = error.error as Record<string, unknown> | undefined
+  const message = str(body?.message) ?? error.message
+  const code = str(error.code) ?? undefined
+  const type = str(error.type)
+  const param = str(error.param) ?? undefined
+  const http = httpOf(status, error.headers)
+  const details: Details = { code, param, status, message, type }
+  if (status === 401 || status === 403) {
+    return new AiError.AuthenticationError({
+      kind: status === 401 ? "InvalidKey" : "InsufficientPermissions",
+      description: message,
+      http,
+      metadata: metadata(details)
+    })
+  }
+  if (status === 429) {
+    if (code === "insufficient_quota" || type === "insufficient_quota") {
+      return new AiError.QuotaExhaustedError({ http, metadata: metadata(details) })
+    }
+    const after = retryAfter(error.headers)
+    return new AiError.RateLimitError({
+      ...(after === undefined ? {} : { retryAfter: after }),
+      http,
+      metadata: metadata(details)
+    })
+  }
+  if (status === 408 || status === 409 || status >= 500) {
+    return new AiError.InternalProviderError({ description: message, http, metadata: metadata(details, partial) })
+  }
+  return new AiError.InvalidRequestError({
+    description: message,
+    ...(param === undefined ? {} : { parameter: param }),
+    http,
+    metadata: metadata(code === "context_length_exceeded" ? { ...details, kind: "context-overflow" } : details)
+  })
+}
+
+const causeText = (error: unknown): string => {
+  let text = ""
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code
+    text += `${text.length === 0 ? "" : ": "}${current.message}${typeof code === "string" ? ` (${code})` : ""}`
+    current = current.cause
+  }
+  return text.length === 0 ? String(error) : text
+}
+
+/**
+ * Maps anything a call can throw onto an `AiError` reason. `partial`, when
+ * given, is what a stream had delivered before it broke.
+ */
+export const reasonOf = (error: unknown, url: string, partial?: Partial): AiError.AiErrorReason => {
+  if (AiError.isAiErrorReason(error)) return error
+  if (error instanceof APIConnectionTimeoutError) {
+    return new AiError.NetworkError({ reason: "TransportError", method: "POST", url, description: "Request timed out" })
+  }
+  if (error instanceof APIUserAbortError) {
+    return new AiError.NetworkError({ reason: "TransportError", method: "POST", url, description: "Request aborted" })
+  }
+  if (error instanceof APIConnectionError) {
+    const description = `Connection failed: ${causeText(error.cause ?? error)}`
+    return partial === undefined
+      ? new AiError.NetworkError({ reason: "TransportError", method: "POST", url, description })
+      : new AiError.InternalProviderError({ description, metadata: metadata({ kind: "connection", message: description }, partial) })
+  }
+  if (error instanceof APIError) {
+    if (typeof error.status === "number") return fromStatus(error, error.status, partial)
+    // an error reported inside a stream: no status, the body says what happened
+    const body = error.error as Record<string, unknown> | undefined
+    return fromCode(
+      str(body?.code) ?? str(body?.type),
+      str(body?.message) ?? error.message,
+      partial,
+      str(body?.param)
+    )
+  }
+  // the body broke off (socket reset, truncated chunked body) after the
+  // response had started: a recoverable broken connection
+  const description = `Connection broken mid-response: ${causeText(error)}`
+  return new AiError.InternalProviderError({
+    description,
+    metadata: metadata({ kind: "connection", message: description }, partial)
+  })
+}
+
+/** The error for a response the model refused to give. */
+export const refusal = (method: string, text: string): AiError.AiError =>
+  make(
+    method,
+    new AiError.ContentPolicyError({
+      description: text,
+      metadata: metadata({ kind: "refusal", message: `The model refused to answer: ${text}` })
+    })
+  )
+
+/** The error for prompt content the API cannot take. */
+export const invalidInput = (description: string): AiError.AiError =>
+  make("request", new AiError.InvalidUserInputError({ description }))
+
+/** The error for a stream that ended without saying it was complete. */
+export const truncated = (method: string, partial: Partial): AiError.AiError =>
+  make(
+    method,
+    new AiError.InternalProviderError({
+      description: "The stream ended before the response was complete",
+      metadata: metadata({ kind: "connection", message: "The stream ended before the response was complete" }, partial)
+    })
+  )
