@@ -46,3 +46,38 @@ export * as Journal from "./Journal.ts"
  * @since 0.1.0
  */
 export * as DirectModel from "./DirectModel.ts"
+
+/**
+ * What a run spends (tokens, steps, tool calls, cost) and the limits it must stay within.
+ *
+ * @since 0.1.0
+ */
+export * as Budget from "./Budget.ts"
+
+/**
+ * A session's history as effect `Prompt` messages in a `Ref`, with versioned export and import.
+ *
+ * @since 0.1.0
+ */
+export * as Conversation from "./Conversation.ts"
+
+/**
+ * Keeps requests within the model's context window: truncate or compact, with incremental token counts.
+ *
+ * @since 0.1.0
+ */
+export * as ContextWindow from "./ContextWindow.ts"
+
+/**
+ * The events of an agent run, and a `Stream` of them.
+ *
+ * @since 0.1.0
+ */
+export * as AgentEvent from "./AgentEvent.ts"
+
+/**
+ * The tool-calling loop as a harness: tools in parallel, failures fed back, approvals, structured answers.
+ *
+ * @since 0.1.0
+ */
+export * as Agent from "./Agent.ts"

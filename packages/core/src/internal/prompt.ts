@@ -6,6 +6,7 @@
  */
 import { Effect, Schema, SchemaAST } from "effect"
 import { type LanguageModel, Prompt } from "effect/ai"
+import * as Budget from "../Budget.ts"
 import * as DirectModel from "../DirectModel.ts"
 import { type Harness, make } from "./harness.ts"
 import * as HarnessError from "../HarnessError.ts"
@@ -108,10 +109,24 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
 
   // One model call, decoded once: JSON answers are parsed here and decoded
   // with the output Schema, text answers decoded as they are.
-  const attempt = (prompt: Prompt.Prompt): Effect.Effect<Attempt<O>, PromptError, any> =>
+  const generate = (prompt: Prompt.Prompt) =>
     Effect.flatMap(DirectModel.current, (model) =>
       model.generate({ prompt, tools: [], toolChoice: "none", responseFormat })).pipe(
-        Effect.mapError((error) => HarnessError.fromAiError(error) as PromptError),
+        Effect.mapError((error) => HarnessError.fromAiError(error) as PromptError)
+      )
+
+  // With a budget in the context, each call counts as a step and its usage
+  // is recorded; without one (the default) nothing extra runs. The prompt
+  // does not enforce the limits itself (its error type stays PromptError):
+  // the agent steps around it, or `Budget.guard`, do.
+  const generateBudgeted = (prompt: Prompt.Prompt) =>
+    Effect.flatMap(Effect.service(Budget.Budget), (budget) =>
+      budget.active
+        ? Effect.tap(generate(prompt), (reply) => budget.record(reply.usage, reply.model, { step: true }))
+        : generate(prompt))
+
+  const attempt = (prompt: Prompt.Prompt): Effect.Effect<Attempt<O>, PromptError, any> =>
+    generateBudgeted(prompt).pipe(
         Effect.flatMap((reply): Effect.Effect<Attempt<O>, PromptError, RO> => {
           const raw = reply.text
           if (reply.finishReason === "content-filter") return Effect.fail(refused(raw))

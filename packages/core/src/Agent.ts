@@ -1,0 +1,362 @@
+/**
+ * An agent: the tool-calling loop as a harness. Each step calls the model
+ * with the history and the toolkit, runs the tool calls it asked for (in
+ * parallel up to `concurrency`, results kept in the model's order), appends
+ * the results to the history, and repeats until the model answers without
+ * calling a tool (or `stopWhen` asks for the answer, or `maxSteps` runs out).
+ *
+ * A tool call with bad arguments, an unknown tool name, or a handler that
+ * fails or dies does not end the run: the model gets an error result it can
+ * react to, and the step is recorded as failed. A tool can require approval
+ * (effect's `needsApproval`): the run then asks the {@link Approval} of the
+ * context, or, without one, fails with {@link Paused}, which the caller
+ * answers with `agent.resume(paused, decisions)`.
+ *
+ * State is ordinary Effect services: the history lives in the
+ * `Conversation` of the context when there is one (multi-turn sessions), in
+ * the run otherwise; the `ContextWindow`, the `Budget`, the event `Sink`
+ * and the `Journal` of the context are used when present.
+ *
+ * **Journal contract** (for durable runs). Every model call and every tool
+ * call goes through `Journal.step`, never nested:
+ * - model step: `{ kind: "model", name: <agent name>, request: { step, messages } }`
+ *   where `step` counts the run's model calls from 1 and `messages` are the
+ *   messages the run appended since its previous model step (the input, tool
+ *   results, repair requests; not the model's own reply), in effect `Prompt`'s
+ *   encoded JSON shape; codec {@link ModelStep} `{ text, toolCalls, finishReason, usage, model? }`.
+ *   Retries of the call happen inside the step. After a `ContextOverflow` the
+ *   same request is stepped a second time, after a compaction.
+ * - tool step: `{ kind: "tool", name: <tool name>, request: { id, name, params }, idempotent }`
+ *   with the tool call id of the model; codec {@link ToolStep}
+ *   `{ isFailure, result, failure? }`, `result` being exactly what the model
+ *   sees. Tool steps of one model step start in the model's order but may run
+ *   concurrently: match them by `request.id`. Denied calls do not run and
+ *   have no tool step. `idempotent` comes from effect's `Tool.Idempotent`
+ *   annotation or the agent's `idempotent` option; a tool that is not
+ *   idempotent gives as `unknownOutcome` a failed result telling the model
+ *   its outcome is unknown.
+ * - approval: `{ kind: "input", name: "<agent name>/approval", request: { step, id, name, params } }`,
+ *   codec {@link Decision}.
+ * - compaction (ContextWindow): `{ kind: "compaction", name: "ContextWindow.compact", request: { folded, tokens } }`,
+ *   codec `Schema.String` (the summary).
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@effect-harness/core"
+ * import { Effect, Schema } from "effect"
+ * import { Tool, Toolkit } from "effect/ai"
+ *
+ * const GetWeather = Tool.make("GetWeather", {
+ *   parameters: Schema.Struct({ city: Schema.String }),
+ *   success: Schema.String
+ * })
+ * const Weather = Toolkit.make(GetWeather)
+ * const WeatherHandlers = Weather.toLayer({ GetWeather: ({ city }) => Effect.succeed(`Sunny in ${city}`) })
+ *
+ * const assistant = Agent.make({ name: "weather", instructions: "Be brief.", toolkit: Weather, maxSteps: 5 })
+ * const answer = Agent.run(assistant, "Weather in Paris?").pipe(Effect.provide(WeatherHandlers))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema, type Stream } from "effect"
+import type { LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
+import * as AgentEvent from "./AgentEvent.ts"
+import * as Harness from "./Harness.ts"
+import * as HarnessError from "./HarnessError.ts"
+import * as Loop from "./internal/agentLoop.ts"
+import * as Model from "./internal/agentModel.ts"
+import { type Harness as HarnessType, make as makeHarness } from "./internal/harness.ts"
+import * as DirectModel from "./DirectModel.ts"
+import * as Messages from "./Messages.ts"
+import * as RetryPolicy from "./RetryPolicy.ts"
+
+/**
+ * The errors an agent run can end with: the fatal ones (`BudgetExceeded` for
+ * `maxSteps` and budget limits, `RetriesExhausted` after the model-call retry
+ * policy or a second `ContextOverflow`), `InvalidOutput` once the repairs of a
+ * structured answer are spent, {@link Paused}, and journal failures.
+ *
+ * @since 0.1.0
+ */
+export type AgentError = Loop.AgentError
+
+/**
+ * An agent: a harness with a way to resume a paused run and a way to get the
+ * run's trace.
+ *
+ * @since 0.1.0
+ */
+export interface Agent<In, Out, R> extends HarnessType<In, Out, AgentError, R> {
+  /** Like `run`, with every step's record and the usage of the run. */
+  readonly runDetailed: (input: In) => Effect.Effect<RunResult<Out>, AgentError, R>
+  /** Continues a paused run with the caller's decisions, keyed by tool call id. */
+  readonly resume: (
+    paused: Paused,
+    decisions: Readonly<Record<string, Decision>>
+  ) => Effect.Effect<Out, AgentError, R>
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ */
+export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO> {
+  /** The agent's name: spans, events, journal steps. */
+  readonly name: string
+  /** The system message sent first with every request (not stored in the history). */
+  readonly instructions?: string | undefined
+  /** The tools; their handlers come from the toolkit's layer (`toolkit.toLayer(...)`). */
+  readonly toolkit?: Toolkit.Toolkit<Tools> | undefined
+  /** Model calls per run before it fails with `BudgetExceeded { limit: "steps" }`. Default 10. */
+  readonly maxSteps?: number | undefined
+  /** Tool calls of one step running at once. Default 4. */
+  readonly concurrency?: number | "unbounded" | undefined
+  /**
+   * Checked after each step that ran tools; `true` makes the next model call
+   * the last one, without tools (`toolChoice: "none"`), for the answer.
+   */
+  readonly stopWhen?: ((state: StopState) => boolean) | undefined
+  /** The Schema of a structured final answer (JSON); the answer is plain text without it. */
+  readonly output?: Schema.Codec<O, any, RO> | undefined
+  /** How many times an invalid structured answer is sent back for repair. Default 2. */
+  readonly repairs?: number | undefined
+  /** Turns the input into the messages that start the run. Default: a string is one user message. */
+  readonly render?: ((input: In) => Prompt.RawInput) | undefined
+  /** Retries of each model call on recoverable errors. Default `RetryPolicy.defaultPolicy`. */
+  readonly retry?: RetryPolicy.RetryPolicy | undefined
+  /** The model's name, for spans and pricing when the provider does not say. */
+  readonly model?: string | undefined
+  /** Tools that can safely run twice (for durable runs), besides those annotated `Tool.Idempotent`. */
+  readonly idempotent?: ReadonlyArray<Extract<keyof Tools, string>> | undefined
+}
+
+/**
+ * The services an agent needs: a model, its tools' handlers and their services.
+ *
+ * @since 0.1.0
+ */
+export type Services<Tools extends Record<string, Tool.Any>> =
+  | LanguageModel.LanguageModel
+  | Tool.HandlersFor<Tools>
+  | Tool.HandlerServices<Tools[keyof Tools]>
+
+/**
+ * Builds an agent. Its output is the final text, or the decoded `output`.
+ *
+ * @since 0.1.0
+ */
+export const make = <
+  Tools extends Record<string, Tool.Any> = {},
+  O = string,
+  RO = never,
+  In = Prompt.RawInput
+>(options: Options<Tools, In, O, RO>): Agent<In, O, Services<Tools> | RO> => {
+  const tools = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools) as Array<Tool.Any>
+  const call = Harness.retry(
+    makeHarness(options.name, (request: DirectModel.Request) =>
+      Effect.flatMap(DirectModel.current, (model) => model.generate(request)).pipe(
+        Effect.mapError((error) => HarnessError.fromAiError(error)),
+        Effect.catchTag("ContextOverflow", (error) => Effect.fail(new Loop.Overflow({ error })))
+      )),
+    options.retry ?? RetryPolicy.defaultPolicy
+  )
+  const decodeOutput = options.output === undefined ? undefined : Schema.decodeUnknownEffect(options.output)
+  const config: Loop.Config<O> = {
+    name: options.name,
+    fixed: options.instructions === undefined ? [] : [Messages.system(options.instructions)],
+    toolkit: options.toolkit as Toolkit.Toolkit<Record<string, Tool.Any>> | undefined,
+    tools,
+    toolsByName: options.toolkit?.tools ?? {},
+    idempotent: new Set(options.idempotent ?? []),
+    maxSteps: options.maxSteps ?? 10,
+    concurrency: options.concurrency ?? 4,
+    stopWhen: options.stopWhen,
+    output: options.output === undefined
+      ? undefined
+      : { schema: options.output, objectName: options.name.replace(/[^a-zA-Z0-9_-]/g, "_") },
+    decode: decodeOutput,
+    repairs: options.repairs ?? 2,
+    model: options.model,
+    call: call as HarnessType<DirectModel.Request, DirectModel.Reply, Loop.AgentError | Loop.Overflow, any>
+  }
+  const render = options.render ?? ((input: In) => input as Prompt.RawInput)
+  const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.withSpan(self, `invoke_agent ${options.name}`, {
+      attributes: {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": options.name,
+        ...(options.model === undefined ? {} : { "gen_ai.request.model": options.model })
+      }
+    })
+  type R = Services<Tools> | RO
+  const runDetailed = (input: In) =>
+    span(Effect.suspend(() => Loop.run(config, Messages.toPrompt(render(input)).content))) as Effect.Effect<
+      RunResult<O>,
+      AgentError,
+      R
+    >
+  const self = makeHarness(options.name, (input: In) => Effect.map(runDetailed(input), (result) => result.output))
+  return Object.assign(self, {
+    runDetailed,
+    resume: (paused: Paused, decisions: Readonly<Record<string, Decision>>) =>
+      span(Effect.map(Loop.resume(config, paused, decisions), (result) => result.output)) as Effect.Effect<
+        O,
+        AgentError,
+        R
+      >
+  })
+}
+
+/**
+ * Runs an agent on an input.
+ *
+ * @since 0.1.0
+ */
+export const run = <In, Out, R>(self: Agent<In, Out, R>, input: In): Effect.Effect<Out, AgentError, R> =>
+  self.run(input)
+
+/**
+ * Runs an agent and streams its events; the last one is `Finished`, with the output.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@effect-harness/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * declare const assistant: Agent.Agent<string, string, never>
+ *
+ * const progress = Agent.stream(assistant, "Book me a flight").pipe(
+ *   Stream.runForEach((event) => Effect.log(event._tag))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const stream = <In, Out, R>(
+  self: Agent<In, Out, R>,
+  input: In
+): Stream.Stream<AgentEvent.AgentEvent, AgentError, R> => AgentEvent.stream(self.run(input))
+
+// -----------------------------------------------------------------------------
+// Approvals
+// -----------------------------------------------------------------------------
+
+/**
+ * A run waiting for approval of some tool calls (see the module docs).
+ *
+ * @since 0.1.0
+ */
+export const Paused = Model.Paused
+
+/**
+ * @since 0.1.0
+ */
+export type Paused = Model.Paused
+
+/**
+ * A tool call waiting for a decision.
+ *
+ * @since 0.1.0
+ */
+export type PendingCall = Model.PendingCall
+
+/**
+ * The answer to an approval: approve, deny (the model is told, with the
+ * reason), or edit (run the tool with other arguments).
+ *
+ * @since 0.1.0
+ */
+export const Decision = Model.Decision
+
+/**
+ * @since 0.1.0
+ */
+export type Decision = Model.Decision
+
+/**
+ * @since 0.1.0
+ */
+export const approve: Decision = { _tag: "Approve" }
+
+/**
+ * @since 0.1.0
+ */
+export const deny = (reason?: string): Decision => reason === undefined ? { _tag: "Deny" } : { _tag: "Deny", reason }
+
+/**
+ * @since 0.1.0
+ */
+export const edit = (params: unknown): Decision => ({ _tag: "Edit", params })
+
+/**
+ * What an approver is asked.
+ *
+ * @since 0.1.0
+ */
+export type ApprovalRequest = Model.ApprovalRequest
+
+/**
+ * The approver of the context. Provide one to answer approvals while the run
+ * waits (from a UI, a queue, a policy); without one, runs pause.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@effect-harness/core"
+ * import { Effect } from "effect"
+ *
+ * const autoApproveReads = Effect.provideService(Agent.Approval, (request) =>
+ *   Effect.succeed(request.call.name.startsWith("get_") ? Agent.approve : Agent.deny("read-only session")))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const Approval = Model.Approval
+
+// -----------------------------------------------------------------------------
+// Records, stop conditions and journal codecs
+// -----------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ */
+export type StepRecord = Model.StepRecord
+
+/**
+ * @since 0.1.0
+ */
+export type ToolCallRecord = Model.ToolCallRecord
+
+/**
+ * @since 0.1.0
+ */
+export type StopState = Model.StopState
+
+/**
+ * @since 0.1.0
+ */
+export type RunResult<Out> = Model.RunResult<Out>
+
+/**
+ * A stop condition: true once one of the named tools has run (for tools that
+ * end a session, such as a transfer to a human).
+ *
+ * @since 0.1.0
+ */
+export const stopAfterTool = (...names: ReadonlyArray<string>) => (state: StopState): boolean =>
+  state.last.toolCalls.some((call) => names.includes(call.name) && !call.isFailure)
+
+/**
+ * The journal codec of a model step.
+ *
+ * @since 0.1.0
+ */
+export const ModelStep = Model.ModelStep
+
+/**
+ * The journal codec of a tool step.
+ *
+ * @since 0.1.0
+ */
+export const ToolStep = Model.ToolStep

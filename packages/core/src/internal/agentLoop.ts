@@ -1,0 +1,472 @@
+/**
+ * The agent loop: prepare the request (context window), call the model (a
+ * journaled model step, retried on recoverable errors, compacted and retried
+ * once on `ContextOverflow`), run the tool calls (journaled tool steps, in
+ * parallel, results in the model's order), append everything to the history
+ * (the conversation, or the run's own), and repeat until the model answers.
+ *
+ * @internal
+ */
+import { Data, Effect, Option, type Schema } from "effect"
+import { Prompt, type Tool, type Toolkit } from "effect/ai"
+import * as AgentEvent from "../AgentEvent.ts"
+import * as Budget from "../Budget.ts"
+import * as ContextWindow from "../ContextWindow.ts"
+import * as Conversation from "../Conversation.ts"
+import * as DirectModel from "../DirectModel.ts"
+import * as HarnessError from "../HarnessError.ts"
+import * as Journal from "../Journal.ts"
+import * as Model from "./agentModel.ts"
+import * as Tools from "./agentTools.ts"
+import type { Harness } from "./harness.ts"
+
+export type AgentError =
+  | HarnessError.Fatal
+  | HarnessError.InvalidOutput
+  | Model.Paused
+  | Journal.JournalMismatch
+  | Journal.JournalError
+
+/** A `ContextOverflow`, kept out of the retry policy: it calls for compaction, not waiting. */
+export class Overflow extends Data.TaggedError("AgentContextOverflow")<{ readonly error: HarnessError.ContextOverflow }> {}
+
+export interface Config<O> {
+  readonly name: string
+  readonly fixed: ReadonlyArray<Prompt.Message>
+  readonly toolkit: Toolkit.Toolkit<Record<string, Tool.Any>> | undefined
+  readonly tools: ReadonlyArray<Tool.Any>
+  readonly toolsByName: Record<string, Tool.Any>
+  readonly idempotent: ReadonlySet<string>
+  readonly maxSteps: number
+  readonly concurrency: number | "unbounded"
+  readonly stopWhen: ((state: Model.StopState) => boolean) | undefined
+  readonly output: { readonly schema: Schema.Top; readonly objectName: string } | undefined
+  readonly decode: ((u: unknown) => Effect.Effect<O, Schema.SchemaError, any>) | undefined
+  readonly repairs: number
+  readonly model: string | undefined
+  readonly call: Harness<DirectModel.Request, DirectModel.Reply, AgentError | Overflow, any>
+}
+
+interface Store {
+  readonly owner: object
+  readonly read: Effect.Effect<ReadonlyArray<Prompt.Message>>
+  readonly append: (messages: ReadonlyArray<Prompt.Message>) => Effect.Effect<void>
+  readonly replace: (count: number, replacement: ReadonlyArray<Prompt.Message>) => Effect.Effect<void>
+  readonly snapshot: Effect.Effect<Prompt.Prompt | undefined>
+}
+
+// The run's own history: a plain array only this run appends to.
+const localStore = (initial: ReadonlyArray<Prompt.Message>): Store => {
+  const history = initial.slice()
+  return {
+    owner: history,
+    read: Effect.sync(() => history),
+    append: (messages) => Effect.sync(() => void history.push(...messages)),
+    replace: (count, replacement) => Effect.sync(() => void history.splice(0, count, ...replacement)),
+    snapshot: Effect.sync(() => Prompt.fromMessages(history.slice()))
+  }
+}
+
+const conversationStore = (conversation: Conversation.Service): Store => ({
+  owner: conversation,
+  read: conversation.messages,
+  append: conversation.append,
+  replace: conversation.replace,
+  snapshot: Effect.succeed(undefined)
+})
+
+interface RunContext {
+  readonly store: Store
+  readonly emit: ((event: AgentEvent.AgentEvent) => Effect.Effect<void>) | undefined
+  readonly budget: Budget.Service
+  readonly window: ContextWindow.Service | undefined
+  readonly runtime: Tools.ToolRuntime
+  readonly responseFormat: DirectModel.ResponseFormat
+}
+
+interface RunState {
+  step: number
+  sinceModel: Array<Prompt.Message>
+  lastInputTokens: number
+  truncated: number
+  repairs: number
+  readonly usage: { inputTokens: number; outputTokens: number; steps: number; toolCalls: number; cost: number | undefined }
+  readonly records: Array<Model.StepRecord>
+}
+
+const usageOf = (state: RunState): Budget.Usage => ({
+  ...state.usage,
+  totalTokens: state.usage.inputTokens + state.usage.outputTokens
+})
+
+// The journal request of a model step: messages in Prompt's encoded JSON
+// shape, built directly (no Schema pass) since the agent built them itself.
+const partJson = (part: Prompt.Part): unknown => {
+  switch (part.type) {
+    case "text":
+    case "reasoning":
+      return { type: part.type, text: part.text }
+    case "tool-call":
+      return { type: part.type, id: part.id, name: part.name, params: part.params }
+    case "tool-result":
+      return { type: part.type, id: part.id, name: part.name, isFailure: part.isFailure, result: part.result }
+    case "file":
+      return { type: part.type, mediaType: part.mediaType, fileName: part.fileName }
+    default:
+      return { type: part.type }
+  }
+}
+
+export const messageJson = (message: Prompt.Message): unknown =>
+  typeof message.content === "string"
+    ? { role: message.role, content: message.content }
+    : { role: message.role, content: (message.content as ReadonlyArray<Prompt.Part>).map(partJson) }
+
+const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | undefined) {
+  const conversation = yield* Effect.serviceOption(Conversation.Conversation)
+  if (Option.isNone(conversation) && initial === undefined) {
+    return yield* Effect.die(new Error(`Agent ${config.name}: resuming a run that used a Conversation needs it again`))
+  }
+  const handler = config.toolkit === undefined ? undefined : yield* config.toolkit
+  const native = yield* Effect.serviceOption(DirectModel.DirectModel)
+  // JSON mode with tools needs the provider's direct path; otherwise the
+  // structured answer is read from text (and repaired like any other).
+  const responseFormat: DirectModel.ResponseFormat =
+    config.output !== undefined && (Option.isSome(native) || config.tools.length === 0)
+      ? { type: "json", objectName: config.output.objectName, schema: config.output.schema }
+      : { type: "text" }
+  const ctx: RunContext = {
+    store: Option.isSome(conversation) ? conversationStore(conversation.value) : localStore(initial!),
+    emit: yield* AgentEvent.Sink,
+    budget: yield* Budget.Budget,
+    window: Option.getOrUndefined(yield* Effect.serviceOption(ContextWindow.ContextWindow)),
+    runtime: { tools: config.toolsByName, handler, idempotent: config.idempotent },
+    responseFormat
+  }
+  const state: RunState = {
+    step: 0,
+    sinceModel: [],
+    lastInputTokens: 0,
+    truncated: 0,
+    repairs: 0,
+    usage: { inputTokens: 0, outputTokens: 0, steps: 0, toolCalls: 0, cost: 0 },
+    records: []
+  }
+  return { ctx, state }
+})
+
+const prepare = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, force: boolean) {
+  const history = yield* ctx.store.read
+  if (ctx.window === undefined) return { messages: config.fixed.concat(history), tokens: 0 }
+  const prepared = yield* ctx.window.prepare(ctx.store.owner, { fixed: config.fixed, history, tools: config.tools, force })
+  if (prepared.compaction !== undefined) {
+    yield* ctx.store.replace(prepared.compaction.count, prepared.compaction.replacement)
+    if (ctx.emit) {
+      yield* ctx.emit(AgentEvent.ContextTrimmed({
+        agent: config.name,
+        step: state.step + 1,
+        strategy: "compact",
+        messages: prepared.compaction.count,
+        tokensBefore: prepared.compaction.tokensBefore,
+        tokensAfter: prepared.tokens
+      }))
+    }
+  }
+  if (prepared.truncated > state.truncated) {
+    if (ctx.emit) {
+      yield* ctx.emit(AgentEvent.ContextTrimmed({
+        agent: config.name,
+        step: state.step + 1,
+        strategy: "truncate",
+        messages: prepared.truncated - state.truncated,
+        tokensBefore: prepared.tokensBefore,
+        tokensAfter: prepared.tokens
+      }))
+    }
+    state.truncated = prepared.truncated
+  }
+  return prepared
+})
+
+const toStep = (reply: DirectModel.Reply, dropCalls: boolean): Model.ModelStep => ({
+  text: reply.text,
+  toolCalls: dropCalls ? [] : reply.toolCalls,
+  finishReason: reply.finishReason,
+  usage: {
+    ...(reply.usage.inputTokens === undefined ? {} : { inputTokens: reply.usage.inputTokens }),
+    ...(reply.usage.outputTokens === undefined ? {} : { outputTokens: reply.usage.outputTokens }),
+    ...(reply.usage.cachedInputTokens === undefined ? {} : { cachedInputTokens: reply.usage.cachedInputTokens })
+  },
+  ...(reply.model === undefined ? {} : { model: reply.model })
+})
+
+// One journaled model call. The journal request is the messages this run
+// added since its previous model step (see the Agent module docs).
+const callModel = <O>(
+  config: Config<O>,
+  ctx: RunContext,
+  state: RunState,
+  step: number,
+  messages: ReadonlyArray<Prompt.Message>,
+  final: boolean
+) =>
+  Journal.step(
+    { kind: "model", name: config.name, request: { step, messages: state.sinceModel.map(messageJson) } },
+    Model.ModelStep,
+    Effect.map(
+      config.call.run({
+        prompt: Prompt.fromMessages(messages),
+        tools: config.tools,
+        toolChoice: final ? "none" : "auto",
+        responseFormat: ctx.responseFormat
+      }),
+      (reply) => toStep(reply, final)
+    )
+  )
+
+const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, final: boolean) {
+  const step = state.step + 1
+  if (ctx.emit) yield* ctx.emit(AgentEvent.StepStarted({ agent: config.name, step }))
+  let prepared = yield* prepare(config, ctx, state, false)
+  yield* ctx.budget.reserveStep(Math.max(state.lastInputTokens, prepared.tokens))
+  state.step = step
+  state.usage.steps++
+  let reply = yield* callModel(config, ctx, state, step, prepared.messages, final).pipe(
+    Effect.catchTag("AgentContextOverflow", (overflow) => Effect.succeed(overflow))
+  )
+  if (reply instanceof Overflow) {
+    // the provider counts differently than our tokenizer: shrink hard, retry once
+    if (ctx.window === undefined) {
+      return yield* new HarnessError.RetriesExhausted({ attempts: 1, last: reply.error })
+    }
+    prepared = yield* prepare(config, ctx, state, true)
+    reply = yield* callModel(config, ctx, state, step, prepared.messages, final).pipe(
+      Effect.catchTag("AgentContextOverflow", (overflow) =>
+        Effect.fail(new HarnessError.RetriesExhausted({ attempts: 2, last: overflow.error })))
+    )
+  }
+  state.sinceModel = []
+  const model = reply.model ?? config.model
+  const usage = reply.usage
+  state.lastInputTokens = usage.inputTokens ?? prepared.tokens
+  state.usage.inputTokens += usage.inputTokens ?? 0
+  state.usage.outputTokens += usage.outputTokens ?? 0
+  if (state.usage.cost !== undefined) {
+    const price = ctx.budget.price(model)
+    state.usage.cost = price === undefined ? undefined : state.usage.cost + Budget.costOf(usage, price)
+  }
+  yield* Effect.annotateCurrentSpan({
+    "gen_ai.usage.input_tokens": usage.inputTokens ?? 0,
+    "gen_ai.usage.output_tokens": usage.outputTokens ?? 0,
+    "gen_ai.response.finish_reasons": [reply.finishReason]
+  })
+  if (ctx.budget.active) {
+    yield* ctx.budget.record(usage, model)
+    yield* ctx.budget.check
+  }
+  if (ctx.emit) yield* ctx.emit(AgentEvent.UsageUpdated({ agent: config.name, step, usage: usageOf(state) }))
+  const content: Array<Prompt.AssistantMessagePart> = []
+  if (reply.text.length > 0) content.push(Prompt.textPart({ text: reply.text }))
+  for (const call of reply.toolCalls) {
+    content.push(Prompt.toolCallPart({ id: call.id, name: call.name, params: call.params, providerExecuted: false }))
+  }
+  yield* ctx.store.append([Prompt.assistantMessage({ content })])
+  return reply
+}, (effect, config, _ctx, state) =>
+  Effect.withSpan(effect, `chat ${config.model ?? config.name}`, {
+    attributes: {
+      "gen_ai.operation.name": "chat",
+      "gen_ai.agent.name": config.name,
+      ...(config.model === undefined ? {} : { "gen_ai.request.model": config.model }),
+      "harness.step": state.step + 1
+    }
+  }))
+
+const decisionOf = (config: Config<any>, step: number, call: Model.PendingCall, ask: Effect.Effect<Model.Decision>) =>
+  Journal.step(
+    { kind: "input", name: `${config.name}/approval`, request: { step, id: call.id, name: call.name, params: call.params } },
+    Model.Decision,
+    ask
+  )
+
+const noDecision: Model.Decision = { _tag: "Deny", reason: "No decision was given for this tool call." }
+
+const toolPhase = Effect.fnUntraced(function*<O>(
+  config: Config<O>,
+  ctx: RunContext,
+  state: RunState,
+  calls: ReadonlyArray<Model.PendingCall>,
+  given: Readonly<Record<string, Model.Decision>> | undefined
+) {
+  const step = state.step
+  yield* ctx.budget.reserveToolCalls(calls.length)
+  state.usage.toolCalls += calls.length
+
+  const decisions = new Map<string, Model.Decision>()
+  const pending: Array<Model.PendingCall> = []
+  for (const call of calls) {
+    if (yield* Tools.needsApproval(ctx.runtime, call, yield* ctx.store.read)) pending.push(call)
+  }
+  if (pending.length > 0) {
+    const approver = given === undefined ? yield* Model.Approval : undefined
+    if (ctx.emit) yield* ctx.emit(AgentEvent.ApprovalRequested({ agent: config.name, step, pending }))
+    if (given === undefined && approver === undefined) {
+      const history = yield* ctx.store.snapshot
+      return yield* new Model.Paused({
+        agent: config.name,
+        step,
+        calls,
+        pending,
+        ...(history === undefined ? {} : { history })
+      })
+    }
+    for (const call of pending) {
+      const ask = given !== undefined
+        ? Effect.succeed(given[call.id] ?? noDecision)
+        : approver!({ agent: config.name, step, call })
+      decisions.set(call.id, yield* decisionOf(config, step, call, ask))
+    }
+  }
+
+  const run = (call: Model.PendingCall) =>
+    Effect.gen(function*() {
+      if (ctx.emit) yield* ctx.emit(AgentEvent.ToolCalled({ agent: config.name, step, ...call }))
+      const record = yield* Tools.runCall(ctx.runtime, call, decisions.get(call.id))
+      if (ctx.emit) {
+        yield* ctx.emit(AgentEvent.ToolReturned({
+          agent: config.name,
+          step,
+          id: record.id,
+          name: record.name,
+          isFailure: record.isFailure,
+          result: record.result
+        }))
+      }
+      return record
+    })
+  const records = calls.length === 1
+    ? [yield* run(calls[0]!)]
+    : yield* Effect.forEach(calls, run, { concurrency: config.concurrency })
+  const message = Prompt.toolMessage({
+    content: records.map((record) =>
+      Prompt.toolResultPart({
+        id: record.id,
+        name: record.name,
+        isFailure: record.isFailure,
+        result: record.result,
+        providerExecuted: false
+      })
+    )
+  })
+  yield* ctx.store.append([message])
+  state.sinceModel.push(message)
+  return records
+})
+
+const repairRequest = (issues: string): string =>
+  `Your final answer was not valid.\nIssues:\n${issues}\n` +
+  "Answer again with only a JSON value that satisfies the schema, and nothing else."
+
+const decodeFinal = <O>(config: Config<O>, text: string) => {
+  if (text.trim().length === 0) return Effect.succeed({ ok: false as const, issues: "The answer was empty" })
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return Effect.succeed({ ok: false as const, issues: `The answer is not valid JSON: ${(error as Error).message}` })
+  }
+  return config.decode!(value).pipe(
+    Effect.map((value) => ({ ok: true as const, value })),
+    Effect.catchTag("SchemaError", (error) => Effect.succeed({ ok: false as const, issues: error.message }))
+  )
+}
+
+const record = (state: RunState, step: Model.ModelStep, toolCalls: ReadonlyArray<Model.ToolCallRecord>) => {
+  const record: Model.StepRecord = {
+    step: state.step,
+    failed: toolCalls.some((call) => call.isFailure && call.failure !== "denied"),
+    finishReason: step.finishReason,
+    text: step.text,
+    toolCalls,
+    inputTokens: step.usage.inputTokens,
+    outputTokens: step.usage.outputTokens
+  }
+  state.records.push(record)
+  return record
+}
+
+const stepFinished = (config: Config<any>, record: Model.StepRecord) =>
+  AgentEvent.StepFinished({
+    agent: config.name,
+    step: record.step,
+    failed: record.failed,
+    toolCalls: record.toolCalls.length,
+    finishReason: record.finishReason,
+    inputTokens: record.inputTokens,
+    outputTokens: record.outputTokens
+  })
+
+const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, forceFinal: boolean) {
+  let final = forceFinal
+  while (true) {
+    if (state.step >= config.maxSteps) {
+      return yield* new HarnessError.BudgetExceeded({ limit: "steps", max: config.maxSteps, used: state.step + 1 })
+    }
+    const reply = yield* modelStep(config, ctx, state, final)
+    if (reply.toolCalls.length === 0) {
+      const done = record(state, reply, [])
+      if (ctx.emit) yield* ctx.emit(stepFinished(config, done))
+      let output: O
+      if (config.decode === undefined) {
+        output = reply.text as O
+      } else {
+        const decoded = yield* decodeFinal(config, reply.text)
+        if (!decoded.ok) {
+          if (state.repairs >= config.repairs) {
+            return yield* new HarnessError.InvalidOutput({
+              raw: reply.text,
+              issues: decoded.issues,
+              attempts: state.repairs + 1
+            })
+          }
+          state.repairs++
+          const repair = Prompt.userMessage({ content: [Prompt.textPart({ text: repairRequest(decoded.issues) })] })
+          yield* ctx.store.append([repair])
+          state.sinceModel.push(repair)
+          continue
+        }
+        output = decoded.value
+      }
+      const result: Model.RunResult<O> = { output, steps: state.records, usage: usageOf(state) }
+      if (ctx.emit) {
+        yield* ctx.emit(AgentEvent.Finished({ agent: config.name, steps: state.step, usage: result.usage, output }))
+      }
+      return result
+    }
+    const calls = yield* toolPhase(config, ctx, state, reply.toolCalls, undefined)
+    const done = record(state, reply, calls)
+    if (ctx.emit) yield* ctx.emit(stepFinished(config, done))
+    if (config.stopWhen?.({ step: state.step, last: done, usage: usageOf(state) }) === true) final = true
+  }
+})
+
+export const run = Effect.fnUntraced(function*<O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) {
+  const { ctx, state } = yield* setup(config, [])
+  yield* ctx.store.append(input)
+  state.sinceModel.push(...input)
+  return yield* loop(config, ctx, state, false)
+})
+
+export const resume = Effect.fnUntraced(function*<O>(
+  config: Config<O>,
+  paused: Model.Paused,
+  decisions: Readonly<Record<string, Model.Decision>>
+) {
+  const { ctx, state } = yield* setup(config, paused.history?.content)
+  state.step = paused.step
+  const calls = yield* toolPhase(config, ctx, state, paused.calls, decisions)
+  const done = record(state, { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }, calls)
+  if (ctx.emit) yield* ctx.emit(stepFinished(config, done))
+  const stop = config.stopWhen?.({ step: state.step, last: done, usage: usageOf(state) }) === true
+  return yield* loop(config, ctx, state, stop)
+})

@@ -1,0 +1,155 @@
+/**
+ * Running the tool calls of one agent step: approval, execution through the
+ * toolkit's handlers, and turning every way a call can go wrong (bad
+ * arguments, unknown tool, handler failure, defect) into an error result the
+ * model can read, so that the run goes on.
+ *
+ * @internal
+ */
+import { Cause, Context, Effect, Option, Schema, Stream } from "effect"
+import { AiError, type Prompt, Tool, type Toolkit } from "effect/ai"
+import * as Journal from "../Journal.ts"
+import type { Decision, FailureKind, PendingCall, ToolCallRecord, ToolStep } from "./agentModel.ts"
+import { ToolStep as ToolStepSchema } from "./agentModel.ts"
+
+export interface ToolRuntime {
+  readonly tools: Record<string, Tool.Any>
+  readonly handler: Toolkit.WithHandler<Record<string, Tool.Any>> | undefined
+  readonly idempotent: ReadonlySet<string>
+}
+
+const errorResult = (failure: FailureKind, error: string, message: string): ToolStep => ({
+  isFailure: true,
+  failure,
+  result: { error, message }
+})
+
+const messageOf = (u: unknown): string =>
+  typeof u === "object" && u !== null && "message" in u && typeof u.message === "string" && u.message.length > 0
+    ? u.message
+    : String(u)
+
+// The typed failure of a tool (failureMode "error"), encoded with its
+// failure Schema when it can be, so the model sees the tool's own error data.
+const failureResult = (tool: Tool.Any, error: unknown): ToolStep => {
+  if (AiError.isAiError(error)) {
+    const reason = error.reason
+    if (reason._tag === "ToolParameterValidationError") {
+      return errorResult("parameters", "InvalidParameters", `Invalid arguments for ${tool.name}: ${reason.description}`)
+    }
+    return errorResult("handler", "ToolFailed", reason.message)
+  }
+  const encoded = Schema.encodeUnknownOption(tool.failureSchema as Schema.Codec<unknown, unknown>)(error)
+  return {
+    isFailure: true,
+    failure: "handler",
+    result: Option.isSome(encoded)
+      ? { error: "ToolFailed", message: messageOf(error), failure: encoded.value }
+      : { error: "ToolFailed", message: messageOf(error) }
+  }
+}
+
+const execute = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> =>
+  Effect.flatMap(
+    runtime.handler!.handle(tool.name, call.params as never, call.id),
+    (results) => Stream.runLast(Stream.filter(results, (result) => !result.preliminary))
+  ).pipe(
+    Effect.map((last): ToolStep => {
+      if (Option.isNone(last)) return errorResult("handler", "ToolFailed", `${tool.name} returned no result`)
+      const result = last.value
+      if (!result.isFailure) return { isFailure: false, result: result.encodedResult }
+      return {
+        isFailure: true,
+        failure: result.failureOrigin === "parameters" ? "parameters" : "handler",
+        result: result.encodedResult
+      }
+    }),
+    Effect.catchCause((cause) => {
+      // an interrupted run stays interrupted; everything else becomes a result
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const error = Cause.findErrorOption(cause)
+      if (Option.isSome(error)) return Effect.succeed(failureResult(tool, error.value))
+      const defect = Cause.squash(cause)
+      return Effect.succeed(errorResult("defect", "ToolCrashed", `${tool.name} crashed: ${messageOf(defect)}`))
+    })
+  ) as Effect.Effect<ToolStep>
+
+/**
+ * Runs one tool call as a journaled tool step. A denied call does not run and
+ * is not journaled (its decision is).
+ */
+export const runCall = (
+  runtime: ToolRuntime,
+  call: PendingCall,
+  decision: Decision | undefined
+): Effect.Effect<ToolCallRecord, Journal.JournalMismatch | Journal.JournalError> => {
+  if (decision?._tag === "Deny") {
+    return Effect.succeed({
+      id: call.id,
+      name: call.name,
+      params: call.params,
+      isFailure: true,
+      failure: "denied",
+      // the shape of effect's Tool.ExecutionFailure
+      result: { type: "execution-denied", reason: decision.reason ?? "The user denied this tool call." }
+    })
+  }
+  const params = decision?._tag === "Edit" ? decision.params : call.params
+  const effective = decision?._tag === "Edit" ? { ...call, params } : call
+  const tool = Object.hasOwn(runtime.tools, call.name) ? runtime.tools[call.name] : undefined
+  const run: Effect.Effect<ToolStep> = tool === undefined
+    ? Effect.succeed(errorResult(
+      "unknown-tool",
+      "UnknownTool",
+      `There is no tool named "${call.name}". Available tools: ${Object.keys(runtime.tools).join(", ")}`
+    ))
+    : execute(runtime, tool, effective)
+  const idempotent = runtime.idempotent.has(call.name) ||
+    (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
+  return Journal.step(
+    {
+      kind: "tool",
+      name: call.name,
+      request: { id: call.id, name: call.name, params },
+      idempotent,
+      ...(idempotent
+        ? {}
+        : { unknownOutcome: errorResult("handler", "UnknownOutcome", Journal.unknownOutcomeMessage(call.name)) })
+    },
+    ToolStepSchema,
+    run
+  ).pipe(
+    Effect.map((step): ToolCallRecord => ({
+      id: call.id,
+      name: call.name,
+      params,
+      isFailure: step.isFailure,
+      failure: step.failure,
+      result: step.result
+    })),
+    Effect.withSpan(`execute_tool ${call.name}`, {
+      attributes: {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": call.name,
+        "gen_ai.tool.call.id": call.id
+      }
+    })
+  )
+}
+
+/** Whether a call needs the caller's approval before it runs. */
+export const needsApproval = (
+  runtime: ToolRuntime,
+  call: PendingCall,
+  messages: ReadonlyArray<Prompt.Message>
+): Effect.Effect<boolean> => {
+  const tool = Object.hasOwn(runtime.tools, call.name) ? runtime.tools[call.name] : undefined
+  const rule = tool?.needsApproval
+  if (rule === undefined || rule === false) return Effect.succeed(false)
+  if (rule === true) return Effect.succeed(true)
+  // arguments that do not decode will fail as a bad call: nothing to approve
+  const decoded = Schema.decodeUnknownOption(tool!.parametersSchema as Schema.Codec<unknown, unknown>)(call.params)
+  if (Option.isNone(decoded)) return Effect.succeed(false)
+  const answer = rule(decoded.value, { toolCallId: call.id, messages })
+  return typeof answer === "boolean" ? Effect.succeed(answer) : answer
+}

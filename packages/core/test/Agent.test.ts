@@ -1,0 +1,343 @@
+import { Agent, AgentEvent, Conversation, HarnessError, Journal, RetryPolicy } from "@effect-harness/core"
+import { TestModel, VirtualTime } from "@effect-harness/testing"
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { type Prompt, Tool, Toolkit } from "effect/ai"
+
+const Lookup = Tool.make("lookup", {
+  description: "Look up an order",
+  parameters: Schema.Struct({ id: Schema.String }),
+  success: Schema.Struct({ id: Schema.String, status: Schema.String })
+})
+
+class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { id: Schema.String }) {}
+
+const Fragile = Tool.make("fragile", {
+  parameters: Schema.Struct({ mode: Schema.Literals(["fail", "die"]) }),
+  success: Schema.String,
+  failure: NotFound
+})
+
+const Refund = Tool.make("refund", {
+  parameters: Schema.Struct({ id: Schema.String, amount: Schema.Number }),
+  success: Schema.String,
+  needsApproval: true
+})
+
+const Shop = Toolkit.make(Lookup, Fragile, Refund)
+
+const refunds: Array<string> = []
+
+const ShopHandlers = Shop.toLayer({
+  lookup: ({ id }) => Effect.succeed({ id, status: `shipped-${id}` }),
+  fragile: ({ mode }) => mode === "fail" ? Effect.fail(new NotFound({ id: "x" })) : Effect.die(new Error("boom")),
+  refund: ({ amount, id }) =>
+    Effect.sync(() => {
+      refunds.push(`${id}:${amount}`)
+      return `refunded ${amount} on ${id}`
+    })
+})
+
+const shop = Agent.make({ name: "shop", instructions: "You are a shop assistant.", toolkit: Shop, maxSteps: 6 })
+
+const toolMessages = (prompt: Prompt.Prompt) =>
+  prompt.content.filter((message): message is Prompt.ToolMessage => message.role === "tool")
+
+const resultsOf = (prompt: Prompt.Prompt) =>
+  toolMessages(prompt).flatMap((message) =>
+    message.content.flatMap((part) => part.type === "tool-result" ? [part] : [])
+  )
+
+describe("Agent", () => {
+  it.effect("answers directly when the model calls no tool; instructions go first", () =>
+    Effect.gen(function*() {
+      const answer = yield* Agent.run(shop, "hello")
+      assert.strictEqual(answer, "Hi!")
+      const [request] = yield* TestModel.requests
+      assert.deepStrictEqual(request!.prompt.content.map((m) => m.role), ["system", "user"])
+      assert.deepStrictEqual(request!.tools, ["lookup", "fragile", "refund"])
+    }).pipe(Effect.provide(Layer.merge(TestModel.layer([TestModel.text("Hi!")]), ShopHandlers))))
+
+  it.effect("parallel tool calls keep the model's order in the history, whatever order they finish in", () =>
+    Effect.gen(function*() {
+      const firstMayFinish = yield* Deferred.make<void>()
+      const Slow = Tool.make("slow", { parameters: Schema.Struct({ n: Schema.Number }), success: Schema.Number })
+      const kit = Toolkit.make(Slow)
+      const finished: Array<number> = []
+      const handlers = kit.toLayer({
+        // call 1 waits until call 3 has finished: completion order is 2, 3, 1 (or 3, 2, 1)
+        slow: ({ n }) =>
+          Effect.gen(function*() {
+            if (n === 1) yield* Deferred.await(firstMayFinish)
+            if (n === 3) yield* Deferred.succeed(firstMayFinish, undefined)
+            finished.push(n)
+            return n * 10
+          })
+      })
+      const agent = Agent.make({ name: "parallel", toolkit: kit, concurrency: 3 })
+      const answer = yield* Agent.run(agent, "go").pipe(Effect.provide(handlers))
+      assert.strictEqual(answer, "done")
+      assert.notDeepEqual(finished, [1, 2, 3])
+      const requests = yield* TestModel.requests
+      const results = resultsOf(requests[1]!.prompt)
+      assert.deepStrictEqual(results.map((r) => r.id), ["c1", "c2", "c3"])
+      assert.deepStrictEqual(results.map((r) => r.result), [10, 20, 30])
+      // one tool message carrying the results, right after the assistant's calls
+      assert.deepStrictEqual(requests[1]!.prompt.content.map((m) => m.role), ["user", "assistant", "tool"])
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.toolCalls([
+        { name: "slow", params: { n: 1 }, id: "c1" },
+        { name: "slow", params: { n: 2 }, id: "c2" },
+        { name: "slow", params: { n: 3 }, id: "c3" }
+      ]),
+      TestModel.text("done")
+    ]))))
+
+  it.effect("bad arguments, an unknown tool, a failing and a dying handler become error results; the run goes on", () =>
+    Effect.gen(function*() {
+      const result = yield* shop.runDetailed("check things")
+      assert.strictEqual(result.output, "Sorry, some checks failed.")
+      assert.strictEqual(result.steps.length, 3)
+      const [first, second, last] = result.steps
+      assert.isTrue(first!.failed)
+      assert.deepStrictEqual(first!.toolCalls.map((c) => [c.name, c.isFailure, c.failure]), [
+        ["lookup", true, "parameters"],
+        ["teleport", true, "unknown-tool"],
+        ["lookup", false, undefined]
+      ])
+      assert.isTrue(second!.failed)
+      assert.deepStrictEqual(second!.toolCalls.map((c) => c.failure), ["handler", "defect"])
+      assert.isFalse(last!.failed)
+      const requests = yield* TestModel.requests
+      const seen = resultsOf(requests[2]!.prompt)
+      assert.strictEqual(seen.length, 5)
+      assert.include(JSON.stringify(seen[0]!.result), "Invalid arguments for lookup")
+      assert.include(JSON.stringify(seen[1]!.result), "Available tools: lookup, fragile, refund")
+      assert.deepStrictEqual(seen[2]!.result, { id: "A1", status: "shipped-A1" })
+      assert.deepStrictEqual((seen[3]!.result as any).failure, { _tag: "NotFound", id: "x" })
+      assert.include(JSON.stringify(seen[4]!.result), "boom")
+      assert.isTrue(seen[4]!.isFailure)
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([
+        TestModel.toolCalls([
+          { name: "lookup", params: { id: 42 }, id: "a" },
+          { name: "teleport", params: {}, id: "b" },
+          { name: "lookup", params: { id: "A1" }, id: "c" }
+        ]),
+        TestModel.toolCalls([
+          { name: "fragile", params: { mode: "fail" }, id: "d" },
+          { name: "fragile", params: { mode: "die" }, id: "e" }
+        ]),
+        TestModel.text("Sorry, some checks failed.")
+      ]),
+      ShopHandlers
+    ))))
+
+  it.effect("max steps: a model that never stops fails with BudgetExceeded { limit: steps }", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "loopy", toolkit: Shop, maxSteps: 3 })
+      const error = yield* Agent.run(agent, "loop").pipe(Effect.flip)
+      assert.strictEqual(error._tag, "BudgetExceeded")
+      if (error._tag !== "BudgetExceeded") return
+      assert.deepStrictEqual([error.limit, error.max, error.used], ["steps", 3, 4])
+      assert.strictEqual((yield* TestModel.requests).length, 3)
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer(Array.from({ length: 5 }, (_, i) => TestModel.toolCall("lookup", { id: `L${i}` }, `l${i}`))),
+      ShopHandlers
+    ))))
+
+  it.effect("stopWhen makes the next call the last one, without tools", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "stopper", toolkit: Shop, stopWhen: Agent.stopAfterTool("lookup") })
+      const answer = yield* Agent.run(agent, "where is A1?")
+      assert.strictEqual(answer, "It shipped.")
+      const requests = yield* TestModel.requests
+      assert.deepStrictEqual(requests.map((r) => r.toolChoice), ["auto", "none"])
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "s1"), TestModel.text("It shipped.")]),
+      ShopHandlers
+    ))))
+
+  it.effect("a structured answer is decoded, and repaired when invalid", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({
+        name: "status",
+        toolkit: Shop,
+        output: Schema.Struct({ id: Schema.String, shipped: Schema.Boolean })
+      })
+      const answer = yield* Agent.run(agent, "status of A1 as JSON")
+      assert.deepStrictEqual(answer, { id: "A1", shipped: true })
+      const requests = yield* TestModel.requests
+      assert.strictEqual(requests[0]!.responseFormat, "json")
+      assert.include(requests[2]!.lastUserText, "shipped")
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([
+        TestModel.toolCall("lookup", { id: "A1" }, "j1"),
+        TestModel.json({ id: "A1" }),
+        TestModel.json({ id: "A1", shipped: true })
+      ]),
+      ShopHandlers
+    ))))
+})
+
+describe("Agent approvals", () => {
+  const script = () =>
+    TestModel.layer([
+      TestModel.toolCalls([
+        { name: "lookup", params: { id: "R9" }, id: "p1" },
+        { name: "refund", params: { id: "R9", amount: 100 }, id: "p2" }
+      ]),
+      TestModel.text("Done.")
+    ])
+
+  it.effect("pauses with the pending call, and resumes with an approval", () =>
+    Effect.gen(function*() {
+      refunds.length = 0
+      const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
+      assert.strictEqual(paused._tag, "AgentPaused")
+      if (paused._tag !== "AgentPaused") return
+      assert.deepStrictEqual(paused.pending.map((call) => call.id), ["p2"])
+      assert.deepStrictEqual(paused.calls.map((call) => call.id), ["p1", "p2"])
+      assert.deepStrictEqual(refunds, [])
+      // the paused value is plain data: it survives a round trip through JSON
+      const stored = JSON.stringify(Schema.encodeSync(Agent.Paused)(paused))
+      const restored = Schema.decodeSync(Agent.Paused)(JSON.parse(stored))
+      const answer = yield* shop.resume(restored, { p2: Agent.approve })
+      assert.strictEqual(answer, "Done.")
+      assert.deepStrictEqual(refunds, ["R9:100"])
+      const requests = yield* TestModel.requests
+      const results = resultsOf(requests[1]!.prompt)
+      assert.deepStrictEqual(results.map((r) => r.id), ["p1", "p2"])
+      assert.strictEqual(results[1]!.result, "refunded 100 on R9")
+    }).pipe(Effect.provide(Layer.merge(script(), ShopHandlers))))
+
+  it.effect("a denial is told to the model; an edit runs with the new arguments", () =>
+    Effect.gen(function*() {
+      refunds.length = 0
+      const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
+      if (paused._tag !== "AgentPaused") return assert.fail("expected a pause")
+      yield* shop.resume(paused, { p2: Agent.deny("too much") })
+      const denied = resultsOf((yield* TestModel.requests)[1]!.prompt)[1]!
+      assert.isTrue(denied.isFailure)
+      assert.deepStrictEqual(denied.result, { type: "execution-denied", reason: "too much" })
+      assert.deepStrictEqual(refunds, [])
+    }).pipe(Effect.provide(Layer.merge(script(), ShopHandlers))))
+
+  it.effect("edit: the tool runs with the caller's arguments", () =>
+    Effect.gen(function*() {
+      refunds.length = 0
+      const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
+      if (paused._tag !== "AgentPaused") return assert.fail("expected a pause")
+      yield* shop.resume(paused, { p2: Agent.edit({ id: "R9", amount: 40 }) })
+      assert.deepStrictEqual(refunds, ["R9:40"])
+    }).pipe(Effect.provide(Layer.merge(script(), ShopHandlers))))
+
+  it.effect("with an Approval service the run waits for its answer instead of pausing", () =>
+    Effect.gen(function*() {
+      refunds.length = 0
+      const asked: Array<string> = []
+      const answer = yield* Agent.run(shop, "refund R9").pipe(
+        Effect.provideService(Agent.Approval, (request) =>
+          Effect.sync(() => {
+            asked.push(`${request.call.name}:${request.call.id}`)
+            return Agent.approve
+          }))
+      )
+      assert.strictEqual(answer, "Done.")
+      assert.deepStrictEqual(asked, ["refund:p2"])
+      assert.deepStrictEqual(refunds, ["R9:100"])
+    }).pipe(Effect.provide(Layer.merge(script(), ShopHandlers))))
+
+  it.effect("a paused run in a Conversation resumes from the conversation", () =>
+    Effect.gen(function*() {
+      refunds.length = 0
+      const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
+      if (paused._tag !== "AgentPaused") return assert.fail("expected a pause")
+      assert.isUndefined(paused.history)
+      yield* shop.resume(paused, { p2: Agent.approve })
+      const history = yield* Conversation.messages
+      assert.deepStrictEqual(history.map((m) => m.role), ["user", "assistant", "tool", "assistant"])
+    }).pipe(Effect.provide(Layer.mergeAll(script(), ShopHandlers, Conversation.layer()))))
+})
+
+describe("Agent state, events and journal", () => {
+  it.effect("a Conversation carries the history across runs (multi-turn)", () =>
+    Effect.gen(function*() {
+      yield* Agent.run(shop, "first question")
+      yield* Agent.run(shop, "second question")
+      const requests = yield* TestModel.requests
+      assert.deepStrictEqual(requests[1]!.prompt.content.map((m) => m.role), ["system", "user", "assistant", "user"])
+      assert.strictEqual((yield* Conversation.messages).length, 4)
+    }).pipe(Effect.provide(Layer.mergeAll(
+      TestModel.layer([TestModel.text("one"), TestModel.text("two")]),
+      ShopHandlers,
+      Conversation.layer()
+    ))))
+
+  it.effect("streams its events in order, with the output last", () =>
+    Effect.gen(function*() {
+      const events = yield* Stream.runCollect(Agent.stream(shop, "where is A1?"))
+      const tags = Array.from(events, (event) => event._tag)
+      assert.deepStrictEqual(tags, [
+        "StepStarted",
+        "UsageUpdated",
+        "ToolCalled",
+        "ToolReturned",
+        "StepFinished",
+        "StepStarted",
+        "UsageUpdated",
+        "StepFinished",
+        "Finished"
+      ])
+      const last = Array.from(events).at(-1)!
+      assert.isTrue(AgentEvent.$is("Finished")(last) && last.output === "Shipped.")
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "e1"), TestModel.text("Shipped.")]),
+      ShopHandlers
+    ))))
+
+  it.effect("retries a rate-limited model call, and the stream shows the retry with its delay", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "patient", retry: RetryPolicy.make({ base: "1 second", jitter: false }) })
+      const { value: events } = yield* VirtualTime.runTimed(Stream.runCollect(Agent.stream(agent, "hi")))
+      const retry = Array.from(events).find(AgentEvent.$is("RetryScheduled"))
+      assert.isDefined(retry)
+      assert.strictEqual(retry!.error._tag, "RateLimited")
+      assert.strictEqual(Duration.toMillis(retry!.delay), 5000)
+      assert.strictEqual((yield* TestModel.requests).length, 2)
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.fail(new HarnessError.RateLimited({ message: "slow down", retryAfter: Duration.seconds(5) })),
+      TestModel.text("hello")
+    ]))))
+
+  it.effect("every model and tool call goes through Journal.step, with the documented requests", () =>
+    Effect.gen(function*() {
+      const steps: Array<Journal.Step> = []
+      const recorded: Array<unknown> = []
+      const journal: Journal.Service = {
+        durable: false,
+        step: (step, codec, run) =>
+          Effect.tap(run, (value) =>
+            Effect.sync(() => {
+              steps.push(step)
+              recorded.push(Schema.encodeSync(codec)(value))
+            }))
+      }
+      yield* Agent.run(shop, "where is A1?").pipe(Effect.provideService(Journal.Journal, journal))
+      assert.deepStrictEqual(steps.map((s) => `${s.kind}:${s.name}`), ["model:shop", "tool:lookup", "model:shop"])
+      assert.deepStrictEqual(steps[0]!.request, {
+        step: 1,
+        messages: [{ role: "user", content: [{ type: "text", text: "where is A1?" }] }]
+      })
+      assert.deepStrictEqual(steps[1]!.request, { id: "j1", name: "lookup", params: { id: "A1" } })
+      assert.isFalse(steps[1]!.idempotent)
+      assert.deepStrictEqual((steps[2]!.request as any).messages[0].content[0].id, "j1")
+      assert.deepStrictEqual(recorded[1], { isFailure: false, result: { id: "A1", status: "shipped-A1" } })
+      assert.deepStrictEqual((recorded[0] as any).toolCalls, [{ id: "j1", name: "lookup", params: { id: "A1" } }])
+      // the journal's recorded JSON is enough to answer the steps again
+      assert.deepStrictEqual(Schema.decodeSync(Agent.ModelStep)(JSON.parse(JSON.stringify(recorded[2]))).text, "Shipped.")
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "j1"), TestModel.text("Shipped.")]),
+      ShopHandlers
+    ))))
+})
