@@ -17,8 +17,11 @@ import { Context, Effect, Schema } from "effect"
  * @since 0.1.0
  */
 export interface Step {
-  /** What the step is. */
-  readonly kind: "model" | "tool" | "input"
+  /**
+   * What the step is: a model call, a tool call, an input from outside the
+   * run (a user message, an approval), or a compaction of the history.
+   */
+  readonly kind: "model" | "tool" | "input" | "compaction"
   /** The harness, the tool or the input source it belongs to. */
   readonly name: string
   /**
@@ -29,7 +32,38 @@ export interface Step {
   readonly request: unknown
   /** A tool that can safely run twice (re-run when its result was never recorded). */
   readonly idempotent?: boolean | undefined
+  /**
+   * The version of the result's encoding (default 1). Bump it when `codec`
+   * changes: a result recorded under another version is read through
+   * `migrate`, or refused with `JournalError` `reason: "version"`.
+   */
+  readonly version?: number | undefined
+  /**
+   * Turns a result recorded (encoded) by an older `version` into the current
+   * encoding, which `codec` then decodes.
+   */
+  readonly migrate?: ((encoded: unknown, version: number) => unknown) | undefined
+  /**
+   * For a tool that is not idempotent: the result (as `codec` encodes it) to
+   * return when the tool had started before the run stopped and its result
+   * was never recorded, so its outcome is unknown. Typically a failed tool
+   * result carrying {@link unknownOutcomeMessage}, so the model is told. The
+   * tool is never run twice; without this field the step fails with
+   * `JournalError` `reason: "unknown-outcome"`.
+   */
+  readonly unknownOutcome?: unknown
 }
+
+/**
+ * What to tell a model about a tool call whose outcome is unknown: it had
+ * started before the run stopped, its result was never recorded, and it is
+ * not idempotent, so it was not run again.
+ *
+ * @since 0.1.0
+ */
+export const unknownOutcomeMessage = (name: string): string =>
+  `The outcome of this ${name} call is unknown: the run stopped while it was running and it was not run again ` +
+  `(it is not idempotent). Check its effect before calling it again.`
 
 /**
  * The code asked, at step `sequence`, for something other than the journal
@@ -51,14 +85,15 @@ export class JournalMismatch extends Schema.TaggedError<JournalMismatch>()("Jour
 
 /**
  * The journal could not be read or written: another process owns the run
- * (`reason: "conflict"`), an entry is corrupted or of an unknown version, or
- * the store failed. Fatal.
+ * (`reason: "conflict"`), an entry is corrupted or of a version the code
+ * cannot read, a non-idempotent tool's outcome is unknown and the step gave no
+ * `unknownOutcome` (`reason: "unknown-outcome"`), or the store failed. Fatal.
  *
  * @since 0.1.0
  */
 export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
   runId: Schema.String,
-  reason: Schema.Literals(["conflict", "corrupted", "version", "store"]),
+  reason: Schema.Literals(["conflict", "corrupted", "version", "unknown-outcome", "store"]),
   sequence: Schema.optional(Schema.Int),
   detail: Schema.String
 }) {

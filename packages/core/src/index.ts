@@ -81,3 +81,18 @@ export * as AgentEvent from "./AgentEvent.ts"
  * @since 0.1.0
  */
 export * as Agent from "./Agent.ts"
+
+/**
+ * Where durable runs keep their journals: in memory, in files, or (with
+ * `@effect-harness/sql`) in PostgreSQL.
+ *
+ * @since 0.1.0
+ */
+export * as RunStore from "./RunStore.ts"
+
+/**
+ * Durable runs: record every step, resume after a crash without repeating work.
+ *
+ * @since 0.1.0
+ */
+export * as Durable from "./Durable.ts"

@@ -1,0 +1,144 @@
+/**
+ * Durable runs: run any harness, agent or effect under a run id, with every
+ * model call, tool call and input recorded in the `RunStore` journal as it
+ * completes. Run it again with the same id after a crash and the recorded
+ * results are returned in order, without calling the model or the tool
+ * again; the run continues live from the first step that was not recorded.
+ * Because the run's code rebuilds its conversation and usage from those
+ * results, a resumed run ends with the same history, budget and cost as one
+ * that never stopped.
+ *
+ * Semantics:
+ * - a non-idempotent tool call that had started but whose result was not
+ *   recorded is never run again: the step returns its `unknownOutcome` (the
+ *   agent tells the model the outcome is unknown) or fails with
+ *   `JournalError` `reason: "unknown-outcome"`; an idempotent tool is re-run;
+ * - code that now asks, at some step, for something other than the journal
+ *   holds fails with `JournalMismatch` naming the step and both sides, and
+ *   nothing is written;
+ * - of two processes resuming the same run, exactly one proceeds; the other
+ *   fails with `JournalError` `reason: "conflict"` before doing any live work;
+ * - a result recorded in an older encoding `version` is read through the
+ *   step's `migrate`, or refused with `reason: "version"`, never misread.
+ *
+ * Errors of a step are not recorded: a failed step runs again on resume. A
+ * failure the run continues after (a tool error shown to the model) must be
+ * part of the step's result.
+ *
+ * @example
+ * ```ts
+ * import { Durable, Journal, RunStore } from "@effect-harness/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const charge = (orderId: string) =>
+ *   Journal.step(
+ *     { kind: "tool", name: "charge", request: { orderId } },
+ *     Schema.String,
+ *     Effect.succeed(`receipt for ${orderId}`)
+ *   )
+ *
+ * const program = Durable.run(charge("order-7"), "order-7").pipe(Effect.provide(RunStore.layerMemory))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit } from "effect"
+import { dual } from "effect/Function"
+import { type Harness, make as makeHarness } from "./internal/harness.ts"
+import * as DurableJournal from "./internal/durableJournal.ts"
+import * as Journal from "./Journal.ts"
+import { RunStore } from "./RunStore.ts"
+
+const failureDetail = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text
+}
+
+const ownsNothing = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.hasInterruptsOnly(cause) ||
+  cause.reasons.some((reason) =>
+    reason._tag === "Fail" && typeof reason.error === "object" && reason.error !== null &&
+    (("_tag" in reason.error && reason.error._tag === "JournalMismatch") ||
+      (reason.error instanceof Journal.JournalError && reason.error.reason === "conflict"))
+  )
+
+/**
+ * Runs `self` as the durable run `runId` against the `RunStore` in the
+ * context: a new run starts, an existing one resumes (a completed one replays
+ * to its result without calling anything). The run's status is recorded:
+ * `running` when this process claims it, then `completed` or `failed`.
+ *
+ * @example
+ * ```ts
+ * import { Durable, Harness, RunStore } from "@effect-harness/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const answer = Harness.prompt({ name: "answer", output: Schema.String, render: (q: string) => q })
+ *
+ * // Run it again with the same id after a crash: it picks up where it stopped.
+ * const program = Harness.run(answer, "What is a journal?").pipe(Durable.run("question-42"))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const run: {
+  (runId: string): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | Journal.JournalMismatch | Journal.JournalError, R | RunStore>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    runId: string
+  ): Effect.Effect<A, E | Journal.JournalMismatch | Journal.JournalError, R | RunStore>
+} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, runId: string) =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const records = yield* store.read(runId)
+    const durable = DurableJournal.make(store, runId, records)
+    const exit = yield* Effect.exit(Effect.provideService(self, Journal.Journal, durable.journal))
+    if (Exit.isSuccess(exit)) {
+      const left = durable.unconsumed()
+      if (left !== undefined) {
+        return yield* new Journal.JournalMismatch({
+          runId,
+          sequence: left.sequence,
+          expected: left.describe,
+          actual: "the end of the run (the code asked for no more steps)"
+        })
+      }
+      const last = records[records.length - 1]?.entry
+      const completed = !durable.wrote() && last?._tag === "Status" && last.status === "completed"
+      if (!completed) yield* durable.status("completed")
+      return exit.value
+    }
+    if (durable.wrote() && !ownsNothing(exit.cause)) {
+      yield* Effect.ignore(durable.status("failed", failureDetail(exit.cause)))
+    }
+    return yield* exit
+  }).pipe(Effect.withSpan("Durable.run", { attributes: { runId } })))
+
+/**
+ * Makes a harness durable: each run is the durable run whose id `runId`
+ * computes from the input.
+ *
+ * @example
+ * ```ts
+ * import { Durable, Harness } from "@effect-harness/core"
+ * import { Schema } from "effect"
+ *
+ * const triage = Harness.prompt({
+ *   name: "triage",
+ *   output: Schema.Literals(["bug", "question"]),
+ *   render: (ticket: { readonly id: string; readonly text: string }) => ticket.text
+ * })
+ *
+ * const durableTriage = Durable.harness(triage, (ticket) => `triage-${ticket.id}`)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const harness = <In, Out, E, R>(
+  self: Harness<In, Out, E, R>,
+  runId: (input: In) => string
+): Harness<In, Out, E | Journal.JournalMismatch | Journal.JournalError, R | RunStore> =>
+  makeHarness(self.name, (input: In) => run(self.run(input), runId(input)))

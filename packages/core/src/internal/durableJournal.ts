@@ -1,0 +1,328 @@
+/**
+ * The journal of one durable run: replays recorded steps, records live ones.
+ *
+ * Matching. A recorded step is identified by its kind, name and request (as
+ * canonical JSON). A call takes the earliest unconsumed recorded step with
+ * the same identity, so retried calls (a failed attempt records nothing) and
+ * concurrent calls (recorded in the order they completed) find their results
+ * whatever order they arrive in.
+ *
+ * Going live. A call with no recorded step runs live only once every recorded
+ * step has been consumed. Until then it waits for its concurrent siblings to
+ * consume theirs; if no call makes progress for a few scheduler turns, the
+ * code asks for something the journal does not hold: `JournalMismatch`, and
+ * nothing was written. The first live write is the run's claim (a `running`
+ * status at the next sequence), so of two processes resuming the same run
+ * exactly one gets past it; the other fails with `reason: "conflict"`.
+ *
+ * Tools. A non-idempotent tool records `ToolStarted` before it runs. Found on
+ * resume without its result, the call is not run again: the step returns its
+ * `unknownOutcome` (recorded as a step with `outcome: "unknown"`) or fails
+ * with `reason: "unknown-outcome"`. An idempotent tool is simply run again.
+ *
+ * @internal
+ */
+import { Effect, Schema, Semaphore } from "effect"
+import * as Journal from "../Journal.ts"
+import type * as RunStore from "../RunStore.ts"
+import { canonicalJson, preview } from "./runStoreCodec.ts"
+
+type StepEntry = typeof import("../RunStore.ts").Step.Type
+
+interface Slot {
+  readonly key: string
+  readonly describe: string
+  /** The sequence of the slot's first entry. */
+  readonly sequence: number
+  started: boolean
+  result: { readonly sequence: number; readonly entry: StepEntry } | undefined
+  consumed: boolean
+}
+
+/** Scheduler turns without progress before an unmatched call is a mismatch. */
+const STALL_TURNS = 64
+
+const passthrough: Journal.Service = { step: (_step, _codec, run) => run, durable: false }
+
+const keyOf = (kind: string, name: string, request: unknown) => `${kind}\u0000${name}\u0000${canonicalJson(request)}`
+
+const describe = (kind: string, name: string, request: unknown) =>
+  `${kind} step "${name}" with request ${preview(canonicalJson(request))}`
+
+const encoders = new WeakMap<Schema.Top, (u: unknown) => ReturnType<ReturnType<typeof Schema.encodeUnknownResult>>>()
+const decoders = new WeakMap<Schema.Top, (u: unknown) => ReturnType<ReturnType<typeof Schema.decodeUnknownResult>>>()
+
+const encoderOf = (codec: Schema.Codec<any, any>) => {
+  let f = encoders.get(codec)
+  if (f === undefined) encoders.set(codec, f = Schema.encodeUnknownResult(codec))
+  return f
+}
+
+const decoderOf = (codec: Schema.Codec<any, any>) => {
+  let f = decoders.get(codec)
+  if (f === undefined) decoders.set(codec, f = Schema.decodeUnknownResult(codec))
+  return f
+}
+
+export interface DurableRun {
+  readonly journal: Journal.Service
+  /** The earliest recorded step that no call asked for, if any. */
+  readonly unconsumed: () => Slot | undefined
+  /** Whether this process wrote to the journal. */
+  readonly wrote: () => boolean
+  /** Appends a status entry. */
+  readonly status: (status: RunStore.RunStatus, detail?: string) => Effect.Effect<void, Journal.JournalError>
+}
+
+export const make = (
+  store: RunStore.Service,
+  runId: string,
+  records: ReadonlyArray<RunStore.Record>
+): DurableRun => {
+  const slots: Array<Slot> = []
+  const byKey = new Map<string, Array<Slot>>()
+  const openStarts = new Map<string, Array<Slot>>()
+  for (const { entry, sequence } of records) {
+    if (entry._tag === "Status") continue
+    const key = keyOf(entry._tag === "Step" ? entry.kind : "tool", entry.name, entry.request)
+    if (entry._tag === "Step") {
+      const open = openStarts.get(key)
+      const started = open?.shift()
+      if (started !== undefined) {
+        started.result = { sequence, entry }
+        continue
+      }
+    }
+    const slot: Slot = {
+      key,
+      describe: describe(entry._tag === "Step" ? entry.kind : "tool", entry.name, entry.request),
+      sequence,
+      started: entry._tag === "ToolStarted",
+      result: entry._tag === "Step" ? { sequence, entry } : undefined,
+      consumed: false
+    }
+    slots.push(slot)
+    const same = byKey.get(key)
+    if (same === undefined) byKey.set(key, [slot])
+    else same.push(slot)
+    if (slot.started) {
+      const open = openStarts.get(key)
+      if (open === undefined) openStarts.set(key, [slot])
+      else open.push(slot)
+    }
+  }
+
+  let remaining = slots.length
+  let progress = 0
+  let next = records.length
+  let wrote = false
+  let claim: "none" | "claimed" | Journal.JournalError = "none"
+  const lock = Semaphore.makeUnsafe(1)
+
+  const take = (key: string): Slot | undefined => {
+    const same = byKey.get(key)
+    if (same === undefined) return undefined
+    const slot = same.shift()
+    if (same.length === 0) byKey.delete(key)
+    if (slot !== undefined) {
+      slot.consumed = true
+      remaining--
+      progress++
+    }
+    return slot
+  }
+
+  const unconsumed = () => slots.find((slot) => !slot.consumed)
+
+  const appendUnlocked = (entry: RunStore.Entry) =>
+    Effect.tap(store.append(runId, next, entry), () =>
+      Effect.sync(() => {
+        next++
+        wrote = true
+      }))
+
+  const append = (entry: RunStore.Entry) => lock.withPermit(Effect.suspend(() => appendUnlocked(entry)))
+
+  // The first live write claims the run: of two processes that read the same
+  // journal, the one whose claim lands first proceeds.
+  const ensureClaimed = lock.withPermit(Effect.suspend(() => {
+    if (claim === "claimed") return Effect.void
+    if (claim !== "none") return Effect.fail(claim)
+    return appendUnlocked({
+      _tag: "Status",
+      status: "running",
+      detail: records.length === 0 ? "started" : `resumed after ${records.length} entries`
+    }).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          claim = "claimed"
+        })
+      ),
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          claim = error.reason === "conflict"
+            ? new Journal.JournalError({
+              runId,
+              reason: "conflict",
+              sequence: error.sequence,
+              detail: `another process resumed this run first (${error.detail})`
+            })
+            : error
+        })
+      ),
+      Effect.mapError(() => claim as Journal.JournalError)
+    )
+  }))
+
+  const live = <A, E, R>(
+    step: Journal.Step,
+    codec: Schema.Codec<A, any>,
+    run: Effect.Effect<A, E, R>,
+    recordStart: boolean
+  ): Effect.Effect<A, E | Journal.JournalError, R> =>
+    Effect.gen(function*() {
+      yield* ensureClaimed
+      if (recordStart) yield* append({ _tag: "ToolStarted", name: step.name, request: step.request })
+      const value = yield* Effect.provideService(run, Journal.Journal, passthrough)
+      const encoded = encoderOf(codec)(value)
+      if (encoded._tag === "Failure") {
+        return yield* new Journal.JournalError({
+          runId,
+          reason: "store",
+          detail: `the result of ${describe(step.kind, step.name, step.request)} does not encode: ${encoded.failure.message}`
+        })
+      }
+      yield* append({
+        _tag: "Step",
+        kind: step.kind,
+        name: step.name,
+        request: step.request,
+        result: encoded.success,
+        version: step.version ?? 1
+      })
+      return value
+    })
+
+  const replay = <A>(step: Journal.Step, codec: Schema.Codec<A, any>, slot: Slot): Effect.Effect<A, Journal.JournalError> =>
+    Effect.suspend(() => {
+      const { entry, sequence } = slot.result!
+      const version = step.version ?? 1
+      let encoded = entry.result
+      if (entry.version !== version) {
+        if (entry.version > version || step.migrate === undefined) {
+          return Effect.fail(
+            new Journal.JournalError({
+              runId,
+              reason: "version",
+              sequence,
+              detail: `${slot.describe} was recorded in encoding version ${entry.version}, the code reads version ${version}` +
+                (entry.version > version ? " (recorded by newer code)" : " and gives no migrate")
+            })
+          )
+        }
+        try {
+          encoded = step.migrate(encoded, entry.version)
+        } catch (error) {
+          return Effect.fail(
+            new Journal.JournalError({
+              runId,
+              reason: "version",
+              sequence,
+              detail: `migrating ${slot.describe} from version ${entry.version} failed: ${String(error)}`
+            })
+          )
+        }
+      }
+      const decoded = decoderOf(codec)(encoded)
+      if (decoded._tag === "Success") return Effect.succeed(decoded.success as A)
+      return Effect.fail(
+        new Journal.JournalError({
+          runId,
+          reason: "version",
+          sequence,
+          detail: `the recorded result of ${slot.describe} (version ${entry.version}) does not decode with the ` +
+            `current codec; bump Step.version and give a migrate: ${decoded.failure.message}`
+        })
+      )
+    })
+
+  const unknownOutcome = <A>(step: Journal.Step, codec: Schema.Codec<A, any>, slot: Slot) =>
+    Effect.gen(function*() {
+      if (step.unknownOutcome === undefined) {
+        return yield* new Journal.JournalError({
+          runId,
+          reason: "unknown-outcome",
+          sequence: slot.sequence,
+          detail: `${slot.describe} started before the run stopped and its result was never recorded; it is not ` +
+            `idempotent, so it was not run again, and the step gives no unknownOutcome`
+        })
+      }
+      const decoded = decoderOf(codec)(step.unknownOutcome)
+      if (decoded._tag === "Failure") {
+        return yield* new Journal.JournalError({
+          runId,
+          reason: "store",
+          sequence: slot.sequence,
+          detail: `the unknownOutcome of ${slot.describe} does not decode: ${decoded.failure.message}`
+        })
+      }
+      yield* ensureClaimed
+      yield* append({
+        _tag: "Step",
+        kind: step.kind,
+        name: step.name,
+        request: step.request,
+        result: step.unknownOutcome,
+        version: step.version ?? 1,
+        outcome: "unknown"
+      })
+      return decoded.success as A
+    })
+
+  // An unmatched call while recorded steps remain: wait for concurrent calls
+  // to consume them; a stall means the code asks for something else.
+  const awaitLive = (step: Journal.Step) =>
+    Effect.gen(function*() {
+      let seen = progress
+      let idle = 0
+      while (remaining > 0) {
+        yield* Effect.yieldNow
+        if (progress !== seen) {
+          seen = progress
+          idle = 0
+        } else if (++idle >= STALL_TURNS) {
+          const expected = unconsumed()!
+          return yield* new Journal.JournalMismatch({
+            runId,
+            sequence: expected.sequence,
+            expected: expected.describe,
+            actual: describe(step.kind, step.name, step.request)
+          })
+        }
+      }
+    })
+
+  const stepOf = <A, E, R>(
+    step: Journal.Step,
+    codec: Schema.Codec<A, any>,
+    run: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | Journal.JournalMismatch | Journal.JournalError, R> =>
+    Effect.suspend(() => {
+      const recordStart = step.kind === "tool" && step.idempotent !== true
+      const slot = remaining === 0 ? undefined : take(keyOf(step.kind, step.name, step.request))
+      if (slot !== undefined) {
+        if (slot.result !== undefined) return replay(step, codec, slot)
+        return step.idempotent === true ? live(step, codec, run, false) : unknownOutcome(step, codec, slot)
+      }
+      if (remaining === 0) return live(step, codec, run, recordStart)
+      return Effect.flatMap(awaitLive(step), () => live(step, codec, run, recordStart))
+    })
+
+  return {
+    journal: { step: stepOf, durable: true },
+    unconsumed,
+    wrote: () => wrote,
+    status: (status, detail) =>
+      append(detail === undefined ? { _tag: "Status", status } : { _tag: "Status", status, detail })
+  }
+}
