@@ -32,3 +32,10 @@ export * as Cassette from "./Cassette.ts"
  * @since 0.1.0
  */
 export * as VirtualTime from "./VirtualTime.ts"
+
+/**
+ * A real HTTP server on 127.0.0.1 speaking OpenAI's protocol: scripted or replaying recorded fixtures.
+ *
+ * @since 0.1.0
+ */
+export * as FakeOpenAiServer from "./FakeOpenAiServer.ts"

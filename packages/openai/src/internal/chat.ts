@@ -123,7 +123,7 @@ export const messages = (prompt: Prompt.Prompt, systemRole: "system" | "develope
 const toolChoice = (choice: LanguageModel.ToolChoice<string>): unknown => {
   if (typeof choice === "string") return choice
   if ("tool" in choice) return { type: "function", function: { name: choice.tool } }
-  // `oneOf`: effect's LanguageModel already narrowed the tools to the allowed ones
+  // `oneOf`: the tools sent are the allowed ones (compatible servers do not know `allowed_tools`)
   return choice.mode ?? "auto"
 }
 
@@ -143,7 +143,12 @@ export const body = (
   out.messages = messages(input.prompt, settings.systemRole)
   if (input.tools.length > 0) {
     const tools: Array<JsonObject> = []
+    const choice = input.toolChoice
+    // `oneOf` narrows the tools: effect's LanguageModel did it already, a
+    // direct request may not have
+    const allowed = typeof choice === "object" && "oneOf" in choice ? choice.oneOf : undefined
     for (const tool of input.tools) {
+      if (allowed !== undefined && !allowed.includes(tool.name)) continue
       if (builtinTool(tool) !== undefined) throw unsupportedTool(method, tool, "Chat Completions")
       const fn = functionTool(tool)
       const definition: JsonObject = { name: fn.name, parameters: fn.parameters }
