@@ -145,6 +145,8 @@ export interface Service {
   ) => Effect.Effect<void>
   /** Fails when what was spent is already over a limit. */
   readonly check: Effect.Effect<void, HarnessError.BudgetExceeded>
+  /** Fails when one more model step (with that many input tokens) would go over a limit; reserves nothing. */
+  readonly checkNext: (projectedInputTokens: number) => Effect.Effect<void, HarnessError.BudgetExceeded>
   /** Reserves `count` tool calls, or fails if they would exceed the limit. */
   readonly reserveToolCalls: (count: number) => Effect.Effect<void, HarnessError.BudgetExceeded>
 }
@@ -157,6 +159,7 @@ const unlimited: Service = {
   reserveStep: () => Effect.void,
   record: () => Effect.void,
   check: Effect.void,
+  checkNext: () => Effect.void,
   reserveToolCalls: () => Effect.void
 }
 
@@ -220,6 +223,16 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       return undefined
     }
     const costUsed = () => state.costKnown ? state.cost : Number.POSITIVE_INFINITY
+    const checkNext = (projected: number) => {
+      if (limits.steps !== undefined && state.steps + 1 > limits.steps) {
+        return exceeded("steps", limits.steps, state.steps + 1)
+      }
+      const failed = checkTokens(state.inputTokens + projected, state.outputTokens)
+      if (failed !== undefined) return failed
+      // any call costs something: a spent cost budget stops the next one
+      if (limits.cost !== undefined && costUsed() >= limits.cost) return exceeded("cost", limits.cost, costUsed())
+      return undefined
+    }
     const service: Service = {
       active: true,
       limits,
@@ -227,16 +240,12 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       usage: Effect.sync(snapshot),
       reserveStep: (projected) =>
         Effect.suspend(() => {
-          if (limits.steps !== undefined && state.steps + 1 > limits.steps) {
-            return exceeded("steps", limits.steps, state.steps + 1)
-          }
-          const failed = checkTokens(state.inputTokens + projected, state.outputTokens)
+          const failed = checkNext(projected)
           if (failed !== undefined) return failed
-          // any call costs something: a spent cost budget stops the next one
-          if (limits.cost !== undefined && costUsed() >= limits.cost) return exceeded("cost", limits.cost, costUsed())
           state.steps++
           return Effect.void
         }),
+      checkNext: (projected) => Effect.suspend(() => checkNext(projected) ?? Effect.void),
       record: (usage, model, options) =>
         Effect.sync(() => {
           if (options?.step === true) state.steps++
@@ -294,8 +303,8 @@ export const provide = (options: Options = {}) => <A, E, R>(self: Effect.Effect<
 
 /**
  * Makes a harness respect the current budget in its type: it fails with
- * `BudgetExceeded` when the budget is already spent before it runs, or is
- * over a limit after. Harnesses built here (`Harness.prompt`, agents) always
+ * `BudgetExceeded` before it runs when one more model step would go over a
+ * limit, and after it when it went over one. Harnesses built here (`Harness.prompt`, agents) always
  * record what they spend; agents also check at every step, and `guard` adds
  * the check around any other harness, such as a plain prompt.
  *
@@ -316,7 +325,7 @@ export const guard = <In, Out, E, R>(
   make_(self.name, (input: In) =>
     Effect.flatMap(Effect.service(Budget), (budget) =>
       budget.active
-        ? budget.check.pipe(Effect.andThen(self.run(input)), Effect.tap(budget.check))
+        ? budget.checkNext(0).pipe(Effect.andThen(self.run(input)), Effect.tap(budget.check))
         : self.run(input)))
 
 /**
