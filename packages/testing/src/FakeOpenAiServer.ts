@@ -295,13 +295,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     if (!streamed && reply.cutAfter === undefined && reply.stallAfter === undefined) return response.end(chunks[0])
     response.flushHeaders()
     const gap = millis(reply.chunkDelay)
+    // each chunk is flushed before the next one (or the cut) goes out
     const write = (index: number) => {
       if (response.destroyed) return
       if (reply.cutAfter !== undefined && index >= reply.cutAfter) return response.socket?.destroy()
       if (reply.stallAfter !== undefined && index >= reply.stallAfter) return
       if (index >= chunks.length) return response.end()
-      response.write(chunks[index])
-      after(gap, () => write(index + 1))
+      response.write(chunks[index]!, () => after(gap, () => write(index + 1)))
     }
     write(0)
   }
