@@ -36,7 +36,9 @@ const streamError = (reply: FakeOpenAiServer.Reply) =>
   Effect.gen(function*() {
     const server = yield* FakeOpenAiServer.FakeOpenAiServer
     yield* server.enqueue(reply)
-    return toHarness(yield* Effect.flip(Stream.runDrain(LanguageModel.streamText({ prompt: "Hello" }))))
+    // tool calls are returned as they are, whatever their tool
+    const parts = LanguageModel.streamText({ prompt: "Hello", disableToolCallResolution: true, toolCallValidation: "deferred" })
+    return toHarness(yield* Effect.flip(Stream.runDrain(parts)))
   })
 
 /** A port nothing listens on: taken from the OS, then released. */
