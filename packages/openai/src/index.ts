@@ -19,3 +19,17 @@ export * as OpenAiClient from "./OpenAiClient.ts"
  * @since 0.1.0
  */
 export * as OpenAiLanguageModel from "./OpenAiLanguageModel.ts"
+
+/**
+ * Context windows, largest answers, encodings and prices of OpenAI models.
+ *
+ * @since 0.1.0
+ */
+export * as OpenAiModels from "./OpenAiModels.ts"
+
+/**
+ * A real BPE tokenizer for OpenAI models behind effect's `Tokenizer`, and a `ContextWindow` per model.
+ *
+ * @since 0.1.0
+ */
+export * as OpenAiTokenizer from "./OpenAiTokenizer.ts"
