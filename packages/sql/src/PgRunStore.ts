@@ -1,0 +1,227 @@
+/**
+ * A `RunStore` in PostgreSQL, through `effect/sql` and `@effect/sql-pg`: the
+ * store for durable runs shared by several processes or machines.
+ *
+ * One table holds every journal, one row per entry, with `(run_id, sequence)`
+ * as its primary key: an append inserts entry `k` only if entry `k - 1`
+ * exists and `k` does not, in one statement, so of two processes extending
+ * the same run exactly one succeeds and the other gets `JournalError`
+ * `reason: "conflict"`. An append returns once PostgreSQL has committed it.
+ * The table is created if missing (under an advisory lock, so processes
+ * starting together do not race).
+ *
+ * @example
+ * ```ts
+ * import { Durable } from "@effect-harness/core"
+ * import { PgRunStore } from "@effect-harness/sql"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const RunStoreLive = PgRunStore.layer({ url: Redacted.make("postgres://postgres@127.0.0.1:5432/app") })
+ *
+ * const program = Effect.succeed("hello").pipe(Durable.run("greeting-1"), Effect.provide(RunStoreLive))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Journal, RunStore } from "@effect-harness/core"
+import { PgClient } from "@effect/sql-pg"
+import { Config, Effect, Layer } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+
+/**
+ * Where the journal lives.
+ *
+ * @since 0.1.0
+ */
+export interface TableOptions {
+  /**
+   * The table, optionally schema-qualified (`"myschema.journal"`). Default
+   * `effect_harness_journal`.
+   */
+  readonly table?: string | undefined
+}
+
+/**
+ * A PostgreSQL connection pool's configuration and the journal's table.
+ *
+ * @since 0.1.0
+ */
+export interface Options extends PgClient.PgPoolConfig, TableOptions {}
+
+const DEFAULT_TABLE = "effect_harness_journal"
+
+type Status = RunStore.RunStatus
+
+interface LastRow {
+  readonly run_id: string
+  readonly sequence: number
+  readonly at: number
+  readonly status: Status | null
+}
+
+/**
+ * Builds the store on the `SqlClient` in the context, creating the table if it
+ * does not exist.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions = {}) {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const tableName = options.table ?? DEFAULT_TABLE
+  const table = sql(tableName)
+
+  yield* sql.withTransaction(Effect.gen(function*() {
+    yield* sql`SELECT pg_advisory_xact_lock(hashtext(${tableName}))`
+    yield* sql`
+      CREATE TABLE IF NOT EXISTS ${table} (
+        run_id text NOT NULL,
+        sequence integer NOT NULL,
+        at bigint NOT NULL,
+        status text,
+        record text NOT NULL,
+        PRIMARY KEY (run_id, sequence)
+      )`
+  }))
+
+  const storeError = (runId: string, what: string) => (error: SqlError.SqlError) =>
+    new Journal.JournalError({ runId, reason: "store", detail: `${what}: ${error.message}` })
+
+  const append = (runId: string, record: RunStore.RawRecord) =>
+    Effect.gen(function*() {
+      // Inserted only when the previous entry exists and this one does not.
+      const inserted = yield* sql<{ readonly sequence: number }>`
+        INSERT INTO ${table} (run_id, sequence, at, status, record)
+        SELECT ${runId}::text, ${record.sequence}::integer, ${record.at}::bigint, ${record.status ?? null}::text, ${record.json}::text
+        WHERE ${record.sequence}::integer = 0
+           OR EXISTS (SELECT 1 FROM ${table} WHERE run_id = ${runId} AND sequence = ${record.sequence - 1})
+        ON CONFLICT DO NOTHING
+        RETURNING sequence`
+      if (inserted.length === 1) return
+      const [row] = yield* sql<{ readonly entries: number }>`
+        SELECT count(*)::integer AS entries FROM ${table} WHERE run_id = ${runId}`
+      const entries = row?.entries ?? 0
+      return yield* new Journal.JournalError({
+        runId,
+        reason: "conflict",
+        sequence: record.sequence,
+        detail: record.sequence < entries
+          ? `entry ${record.sequence} already exists (the run has ${entries} entries)`
+          : `the run has ${entries} entries, so the next one is ${entries}`
+      })
+    }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError(runId, "append")(error))))
+
+  const read = (runId: string) =>
+    Effect.gen(function*() {
+      const rows = yield* sql<{ readonly sequence: number; readonly record: string }>`
+        SELECT sequence, record FROM ${table} WHERE run_id = ${runId} ORDER BY sequence`
+      const parsed: Array<unknown> = new Array(rows.length)
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!
+        if (row.sequence !== i) {
+          return yield* new Journal.JournalError({
+            runId,
+            reason: "corrupted",
+            sequence: i,
+            detail: `entry ${i} is missing (the next row holds sequence ${row.sequence})`
+          })
+        }
+        try {
+          parsed[i] = JSON.parse(row.record)
+        } catch (error) {
+          return yield* new Journal.JournalError({
+            runId,
+            reason: "corrupted",
+            sequence: i,
+            detail: `the record is not valid JSON: ${(error as Error).message}`
+          })
+        }
+      }
+      return parsed
+    }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError(runId, "read")(error))))
+
+  const lastRows = sql`
+    SELECT DISTINCT ON (run_id) run_id, sequence, at::float8 AS at, status
+    FROM ${table} ORDER BY run_id, sequence DESC`
+
+  const list = sql<LastRow>`${lastRows}`.pipe(
+    Effect.map((rows) =>
+      rows.map((row): RunStore.RunInfo => ({
+        runId: row.run_id,
+        status: row.status ?? "running",
+        entries: row.sequence + 1,
+        updatedAt: row.at
+      }))
+    ),
+    Effect.mapError(storeError("", "list the runs"))
+  )
+
+  const remove = (runId: string) =>
+    sql`DELETE FROM ${table} WHERE run_id = ${runId}`.pipe(
+      Effect.asVoid,
+      Effect.mapError(storeError(runId, "delete"))
+    )
+
+  // One statement: the runs whose last entry is old enough and finished.
+  const prune = (cutoff: number, statuses: ReadonlyArray<Status>) =>
+    statuses.length === 0 ? Effect.succeed([]) : sql<{ readonly run_id: string }>`
+      DELETE FROM ${table} WHERE run_id IN (
+        SELECT run_id FROM (${lastRows}) AS last
+        WHERE last.at < ${cutoff} AND last.status IN ${sql.in(statuses)}
+      )
+      RETURNING run_id`.pipe(
+      Effect.map((rows) => Array.from(new Set(rows.map((row) => row.run_id)))),
+      Effect.mapError(storeError("", "prune"))
+    )
+
+  return RunStore.make({ append, read, list, delete: remove, prune })
+})
+
+/**
+ * The store on the `SqlClient` already in the context (a `PgClient` layer of
+ * your own).
+ *
+ * @example
+ * ```ts
+ * import { PgRunStore } from "@effect-harness/sql"
+ * import { PgClient } from "@effect/sql-pg"
+ * import { Layer } from "effect"
+ *
+ * const RunStoreLive = PgRunStore.layerClient({ table: "agents.journal" }).pipe(
+ *   Layer.provide(PgClient.layer({ host: "127.0.0.1", database: "app", username: "postgres" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerClient = (
+  options?: TableOptions
+): Layer.Layer<RunStore.RunStore, SqlError.SqlError, SqlClient.SqlClient> => Layer.effect(RunStore.RunStore, make(options))
+
+/**
+ * The store with its own connection pool.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<RunStore.RunStore, SqlError.SqlError> =>
+  layerClient({ table: options.table }).pipe(Layer.provide(PgClient.layer(options)))
+
+/**
+ * The store with its own connection pool, configured through `Config`.
+ *
+ * @example
+ * ```ts
+ * import { PgRunStore } from "@effect-harness/sql"
+ * import { Config } from "effect"
+ *
+ * const RunStoreLive = PgRunStore.layerConfig({
+ *   url: Config.redacted("DATABASE_URL"),
+ *   table: Config.string("JOURNAL_TABLE").pipe(Config.withDefault("effect_harness_journal"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Wrap<Options>
+): Layer.Layer<RunStore.RunStore, SqlError.SqlError | Config.ConfigError> =>
+  Layer.unwrap(Effect.map(Config.unwrap(config), layer))

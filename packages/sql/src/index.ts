@@ -1,0 +1,12 @@
+/**
+ * @effect-harness/sql: stores for durable runs on SQL databases.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * A `RunStore` in PostgreSQL, through `effect/sql` and `@effect/sql-pg`.
+ *
+ * @since 0.1.0
+ */
+export * as PgRunStore from "./PgRunStore.ts"
