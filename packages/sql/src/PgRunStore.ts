@@ -214,8 +214,8 @@ export const layer = (options: Options): Layer.Layer<RunStore.RunStore, SqlError
  * import { Config } from "effect"
  *
  * const RunStoreLive = PgRunStore.layerConfig({
- *   url: Config.redacted("DATABASE_URL"),
- *   table: Config.string("JOURNAL_TABLE").pipe(Config.withDefault("effect_harness_journal"))
+ *   url: Config.Redacted("DATABASE_URL"),
+ *   table: Config.String("JOURNAL_TABLE").pipe(Config.withDefault("effect_harness_journal"))
  * })
  * ```
  *

@@ -1,0 +1,95 @@
+import { RunStore } from "@effect-harness/core"
+import { PgRunStore } from "@effect-harness/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { Config, ConfigProvider, Context, Effect, Layer } from "effect"
+import { afterAll, beforeAll } from "vitest"
+import { freshRunId, runStoreSuite } from "../../core/test/support/runStoreSuite.ts"
+import { describeTarget, isCI, pgConfig, probe, testSchema, withSql } from "./support/pg.ts"
+
+const server = await probe()
+const table = `${testSchema}.journal`
+
+const store = (options?: { readonly table?: string }) =>
+  Effect.map(
+    Layer.build(PgRunStore.layer({ ...pgConfig, table: options?.table ?? table })),
+    (context) => Context.get(context, RunStore.RunStore)
+  )
+
+if (!server.ok) {
+  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
+  if (isCI) {
+    describe("PgRunStore", () => {
+      it("needs a PostgreSQL server when CI=true", () => {
+        assert.fail(reason)
+      })
+    })
+  } else {
+    console.log(`Skipping the PostgreSQL tests (set CI=true to fail instead): ${reason}`)
+    describe.skip("PgRunStore", () => {
+      it("needs a PostgreSQL server", () => {})
+    })
+  }
+} else {
+  beforeAll(() => Effect.runPromise(withSql((sql) => sql`CREATE SCHEMA ${sql(testSchema)}`)))
+  afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(testSchema)} CASCADE`)))
+
+  const update = (runId: string, sequence: number, set: (record: string) => string) =>
+    withSql((sql) =>
+      Effect.gen(function*() {
+        const [row] = yield* sql<{ readonly record: string }>`
+          SELECT record FROM ${sql(table)} WHERE run_id = ${runId} AND sequence = ${sequence}`
+        assert.isDefined(row)
+        yield* sql`UPDATE ${sql(table)} SET record = ${set(row!.record)} WHERE run_id = ${runId} AND sequence = ${sequence}`
+      })
+    )
+
+  runStoreSuite({
+    name: "PostgreSQL",
+    // two pools: two processes as far as the database knows
+    stores: Effect.all([store(), store()]),
+    damage: (runId, sequence) => update(runId, sequence, (record) => record.slice(0, record.length - 3)),
+    setFormatVersion: (runId, sequence, version) =>
+      update(runId, sequence, (record) => record.replace(`"v":1`, `"v":${version}`)),
+    raw: (runId) =>
+      withSql((sql) =>
+        Effect.map(
+          sql<{ readonly sequence: number; readonly record: string }>`
+            SELECT sequence, record FROM ${sql(table)} WHERE run_id = ${runId} ORDER BY sequence`,
+          (rows) => rows.map((row) => `${row.sequence} ${row.record}`).join("\n")
+        )
+      )
+  })
+
+  describe("PgRunStore", () => {
+    it.live("creates its table once when many processes start together", () =>
+      Effect.gen(function*() {
+        const fresh = `${testSchema}.created_together`
+        const stores = yield* Effect.all(Array.from({ length: 6 }, () => store({ table: fresh })), { concurrency: "unbounded" })
+        const runId = freshRunId("together")
+        yield* stores[0]!.append(runId, 0, { _tag: "Status", status: "running" })
+        assert.strictEqual((yield* stores[5]!.read(runId)).length, 1)
+      }))
+
+    it.live("layerConfig reads the connection and the table from Config", () =>
+      Effect.gen(function*() {
+        const layer = PgRunStore.layerConfig({
+          host: Config.String("PGHOST"),
+          port: Config.Port("PGPORT"),
+          username: Config.String("PGUSER"),
+          database: Config.String("PGDATABASE"),
+          table: Config.String("JOURNAL_TABLE")
+        })
+        const runs = yield* Effect.map(Layer.build(layer), (context) => Context.get(context, RunStore.RunStore))
+        const runId = freshRunId("config")
+        yield* runs.append(runId, 0, { _tag: "Status", status: "running" })
+        const other = yield* store()
+        assert.strictEqual((yield* other.read(runId)).length, 1)
+      }).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({
+        PGHOST: pgConfig.host ?? "127.0.0.1",
+        PGPORT: String(pgConfig.port ?? 5432),
+        PGUSER: pgConfig.username ?? "postgres",
+        PGDATABASE: pgConfig.database ?? "test",
+        JOURNAL_TABLE: table
+      })))))
+  })
+}

@@ -1,0 +1,52 @@
+/**
+ * The PostgreSQL the tests use: `DATABASE_URL`, or the `PG*` variables, with
+ * the defaults of these machines (127.0.0.1:5432, user postgres, database
+ * test). A missing server skips the tests with a printed reason, except with
+ * `CI=true`, where it fails them.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Exit, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+
+const env = process.env
+
+export const pgConfig: PgClient.PgPoolConfig = env.DATABASE_URL !== undefined && env.DATABASE_URL.length > 0
+  ? { url: Redacted.make(env.DATABASE_URL), connectTimeout: "3 seconds" }
+  : {
+    host: env.PGHOST ?? "127.0.0.1",
+    port: Number(env.PGPORT ?? 5432),
+    username: env.PGUSER ?? "postgres",
+    database: env.PGDATABASE ?? "test",
+    ...(env.PGPASSWORD === undefined ? {} : { password: Redacted.make(env.PGPASSWORD) }),
+    connectTimeout: "3 seconds"
+  }
+
+export const describeTarget = env.DATABASE_URL !== undefined && env.DATABASE_URL.length > 0
+  ? "DATABASE_URL"
+  : `${env.PGUSER ?? "postgres"}@${env.PGHOST ?? "127.0.0.1"}:${env.PGPORT ?? 5432}/${env.PGDATABASE ?? "test"}`
+
+export const clientLayer = PgClient.layer(pgConfig)
+
+/** Whether the server answers, or why not. */
+export const probe = async (): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }> => {
+  const exit = await Effect.runPromiseExit(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      return yield* sql`SELECT 1`
+    }).pipe(
+      Effect.provide(clientLayer),
+      Effect.timeout("5 seconds")
+    )
+  )
+  return Exit.isSuccess(exit) ? { ok: true } : { ok: false, reason: String(Exit.isFailure(exit) ? exit.cause : "") }
+}
+
+export const isCI = env.CI === "true"
+
+/** A schema of its own for this test run, so parallel runs do not collide. */
+export const testSchema = `eh_test_${process.pid}_${Date.now().toString(36)}`
+
+export const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    return yield* f(yield* SqlClient.SqlClient)
+  }).pipe(Effect.provide(clientLayer))
