@@ -118,6 +118,11 @@ export interface Options {
   readonly replies?: Iterable<Reply> | undefined
   /** Answers requests the script has no reply for; without it such requests get a 500 naming the problem. */
   readonly fallback?: ((request: ReceivedRequest) => Reply) | undefined
+  /**
+   * When set, a request without `Authorization: Bearer <apiKey>` gets OpenAI's
+   * 401 `invalid_api_key` (and uses no scripted reply).
+   */
+  readonly apiKey?: string | undefined
 }
 
 // -----------------------------------------------------------------------------
@@ -327,6 +332,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
     })
     notify()
+    if (options.apiKey !== undefined && request.headers.authorization !== `Bearer ${options.apiKey}`) {
+      return send(error(401, {
+        message: "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+        code: "invalid_api_key"
+      }), request, response)
+    }
     const scripted = script[next]
     if (scripted !== undefined) next++
     const reply = scripted ?? options.fallback?.(received) ?? error(500, {
