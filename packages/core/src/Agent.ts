@@ -154,14 +154,27 @@ export const make = <
   In = Prompt.RawInput
 >(options: Options<Tools, In, O, RO>): Agent<In, O, Services<Tools> | RO> => {
   const tools = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools) as Array<Tool.Any>
-  const call = Harness.retry(
-    makeHarness(options.name, (request: DirectModel.Request) =>
-      Effect.flatMap(DirectModel.current, (model) => model.generate(request)).pipe(
-        Effect.mapError((error) => HarnessError.fromAiError(error)),
-        Effect.catchTag("ContextOverflow", (error) => Effect.fail(new Loop.Overflow({ error })))
-      )),
-    options.retry ?? RetryPolicy.defaultPolicy
-  )
+  const generate = (request: DirectModel.Request) =>
+    Effect.flatMap(DirectModel.current, (model) => model.generate(request)).pipe(
+      Effect.mapError((error) => HarnessError.fromAiError(error)),
+      Effect.catchTag("ContextOverflow", (error) => Effect.fail(new Loop.Overflow({ error })))
+    )
+  const policy = options.retry ?? RetryPolicy.defaultPolicy
+  // Most calls succeed at once: the retry schedule is only set up after a
+  // recoverable failure, which it then sees as the first attempt's.
+  const call = makeHarness(options.name, (request: DirectModel.Request) =>
+    Effect.catchIf(generate(request), HarnessError.isRecoverable, (first) => {
+      let replayed = false
+      const retried = Harness.retry(
+        makeHarness(options.name, () =>
+          replayed ? generate(request) : Effect.suspend(() => {
+            replayed = true
+            return Effect.fail(first)
+          })),
+        policy
+      )
+      return retried.run(undefined)
+    }))
   const decodeOutput = options.output === undefined ? undefined : Schema.decodeUnknownEffect(options.output)
   const config: Loop.Config<O> = {
     name: options.name,
@@ -170,6 +183,7 @@ export const make = <
     tools,
     toolsByName: options.toolkit?.tools ?? {},
     idempotent: new Set(options.idempotent ?? []),
+    approvals: tools.some((tool) => tool.needsApproval !== undefined && tool.needsApproval !== false),
     maxSteps: options.maxSteps ?? 10,
     concurrency: options.concurrency ?? 4,
     stopWhen: options.stopWhen,
@@ -188,7 +202,8 @@ export const make = <
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": options.name,
         ...(options.model === undefined ? {} : { "gen_ai.request.model": options.model })
-      }
+      },
+      captureStackTrace: false
     })
   type R = Services<Tools> | RO
   const runDetailed = (input: In) =>

@@ -37,6 +37,8 @@ export interface Config<O> {
   readonly tools: ReadonlyArray<Tool.Any>
   readonly toolsByName: Record<string, Tool.Any>
   readonly idempotent: ReadonlySet<string>
+  /** Whether any tool may need approval (otherwise the check is skipped). */
+  readonly approvals: boolean
   readonly maxSteps: number
   readonly concurrency: number | "unbounded"
   readonly stopWhen: ((state: Model.StopState) => boolean) | undefined
@@ -140,7 +142,7 @@ const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: Readonl
     emit: yield* AgentEvent.Sink,
     budget: yield* Budget.Budget,
     window: Option.getOrUndefined(yield* Effect.serviceOption(ContextWindow.ContextWindow)),
-    runtime: { tools: config.toolsByName, handler, idempotent: config.idempotent },
+    runtime: { tools: config.toolsByName, handler, idempotent: config.idempotent, context: yield* Effect.context<never>() },
     responseFormat
   }
   const state: RunState = {
@@ -228,7 +230,7 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
   const step = state.step + 1
   if (ctx.emit) yield* ctx.emit(AgentEvent.StepStarted({ agent: config.name, step }))
   let prepared = yield* prepare(config, ctx, state, false)
-  yield* ctx.budget.reserveStep(Math.max(state.lastInputTokens, prepared.tokens))
+  if (ctx.budget.active) yield* ctx.budget.reserveStep(Math.max(state.lastInputTokens, prepared.tokens))
   state.step = step
   state.usage.steps++
   let reply = yield* callModel(config, ctx, state, step, prepared.messages, final).pipe(
@@ -279,7 +281,9 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
       "gen_ai.agent.name": config.name,
       ...(config.model === undefined ? {} : { "gen_ai.request.model": config.model }),
       "harness.step": state.step + 1
-    }
+    },
+    // a stack trace per span is the largest cost of a step; the span names say where
+    captureStackTrace: false
   }))
 
 const decisionOf = (config: Config<any>, step: number, call: Model.PendingCall, ask: Effect.Effect<Model.Decision>) =>
@@ -299,13 +303,16 @@ const toolPhase = Effect.fnUntraced(function*<O>(
   given: Readonly<Record<string, Model.Decision>> | undefined
 ) {
   const step = state.step
-  yield* ctx.budget.reserveToolCalls(calls.length)
+  if (ctx.budget.active) yield* ctx.budget.reserveToolCalls(calls.length)
   state.usage.toolCalls += calls.length
 
   const decisions = new Map<string, Model.Decision>()
   const pending: Array<Model.PendingCall> = []
-  for (const call of calls) {
-    if (yield* Tools.needsApproval(ctx.runtime, call, yield* ctx.store.read)) pending.push(call)
+  if (config.approvals) {
+    const history = yield* ctx.store.read
+    for (const call of calls) {
+      if (yield* Tools.needsApproval(ctx.runtime, call, history)) pending.push(call)
+    }
   }
   if (pending.length > 0) {
     const approver = given === undefined ? yield* Model.Approval : undefined

@@ -16,6 +16,45 @@ export interface ToolRuntime {
   readonly tools: Record<string, Tool.Any>
   readonly handler: Toolkit.WithHandler<Record<string, Tool.Any>> | undefined
   readonly idempotent: ReadonlySet<string>
+  /** The services of the run, where `toolkit.toLayer` put the handlers. */
+  readonly context: Context.Context<never>
+}
+
+interface Codecs {
+  readonly decodeParameters: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+  readonly encodeSuccess: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+  readonly encodeFailure: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+}
+
+// Built once per tool (tools are immutable values).
+const codecsCache = new WeakMap<Tool.Any, Codecs>()
+
+const codecsOf = (tool: Tool.Any): Codecs => {
+  let codecs = codecsCache.get(tool)
+  if (codecs === undefined) {
+    codecs = {
+      decodeParameters: Schema.isSchema(tool.parametersSchema)
+        ? Schema.decodeUnknownEffect(tool.parametersSchema as Schema.Codec<unknown, unknown>)
+        : Effect.succeed,
+      encodeSuccess: Schema.encodeUnknownEffect(tool.successSchema as Schema.Codec<unknown, unknown>),
+      encodeFailure: Schema.encodeUnknownEffect(Tool.failureResultSchema(tool) as unknown as Schema.Codec<unknown, unknown>)
+    }
+    codecsCache.set(tool, codecs)
+  }
+  return codecs
+}
+
+interface HandlerEntry {
+  readonly handler: (params: unknown, context: unknown) => Effect.Effect<unknown, unknown>
+  readonly context: Context.Context<never>
+}
+
+const handlerOf = (runtime: ToolRuntime, tool: Tool.Any): HandlerEntry | undefined => {
+  const entry = runtime.context.mapUnsafe.get(tool.id)
+  return typeof entry === "object" && entry !== null && typeof entry.handler === "function" &&
+      typeof entry.context === "object"
+    ? entry as HandlerEntry
+    : undefined
 }
 
 const errorResult = (failure: FailureKind, error: string, message: string): ToolStep => ({
@@ -49,7 +88,17 @@ const failureResult = (tool: Tool.Any, error: unknown): ToolStep => {
   }
 }
 
-const execute = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> =>
+const interruptedOr = (tool: Tool.Any) => (cause: Cause.Cause<unknown>): Effect.Effect<ToolStep> => {
+  // an interrupted run stays interrupted; everything else becomes a result
+  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  const error = Cause.findErrorOption(cause)
+  if (Option.isSome(error)) return Effect.succeed(failureResult(tool, error.value))
+  return Effect.succeed(errorResult("defect", "ToolCrashed", `${tool.name} crashed: ${messageOf(Cause.squash(cause))}`))
+}
+
+// Through effect's Toolkit: a stream of results per call (preliminary ones
+// included), which costs a queue and a fiber per call.
+const viaToolkit = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> =>
   Effect.flatMap(
     runtime.handler!.handle(tool.name, call.params as never, call.id),
     (results) => Stream.runLast(Stream.filter(results, (result) => !result.preliminary))
@@ -64,15 +113,43 @@ const execute = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effec
         result: result.encodedResult
       }
     }),
-    Effect.catchCause((cause) => {
-      // an interrupted run stays interrupted; everything else becomes a result
-      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-      const error = Cause.findErrorOption(cause)
-      if (Option.isSome(error)) return Effect.succeed(failureResult(tool, error.value))
-      const defect = Cause.squash(cause)
-      return Effect.succeed(errorResult("defect", "ToolCrashed", `${tool.name} crashed: ${messageOf(defect)}`))
-    })
+    Effect.catchCause(interruptedOr(tool))
   ) as Effect.Effect<ToolStep>
+
+// The same steps as effect's Toolkit (decode the parameters, run the handler
+// with its layer's services, encode the result), called directly: the agent
+// wants the final result only, so it skips the per-call queue and fiber.
+const direct = (entry: HandlerEntry, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> => {
+  const codecs = codecsOf(tool)
+  return Effect.flatMap(Effect.result(codecs.decodeParameters(call.params)), (decoded): Effect.Effect<ToolStep> => {
+    if (decoded._tag === "Failure") {
+      return Effect.succeed(
+        errorResult("parameters", "InvalidParameters", `Invalid arguments for ${tool.name}: ${decoded.failure.message}`)
+      )
+    }
+    return entry.handler(decoded.success, { toolCallId: call.id, preliminary: () => Effect.void }).pipe(
+      Effect.updateContext((services: Context.Context<never>) => Context.merge(entry.context, services)),
+      Effect.matchEffect({
+        onSuccess: (value) =>
+          Effect.map(codecs.encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
+            Effect.catchTag("SchemaError", (error) =>
+              Effect.succeed(errorResult("handler", "InvalidResult", `${tool.name} returned an invalid result: ${error.message}`)))
+          ),
+        onFailure: (error) =>
+          tool.failureMode === "return"
+            ? Effect.map(codecs.encodeFailure(error), (result): ToolStep => ({ isFailure: true, failure: "handler", result }))
+              .pipe(Effect.catchTag("SchemaError", () => Effect.succeed(failureResult(tool, error))))
+            : Effect.succeed(failureResult(tool, error))
+      }),
+      Effect.catchCause(interruptedOr(tool))
+    ) as Effect.Effect<ToolStep>
+  })
+}
+
+const execute = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> => {
+  const entry = tool.toModelOutput === undefined ? handlerOf(runtime, tool) : undefined
+  return entry === undefined ? viaToolkit(runtime, tool, call) : direct(entry, tool, call)
+}
 
 /**
  * Runs one tool call as a journaled tool step. A denied call does not run and
@@ -133,7 +210,7 @@ export const runCall = (
         "gen_ai.tool.name": call.name,
         "gen_ai.tool.call.id": call.id
       }
-    })
+    }, { captureStackTrace: false })
   )
 }
 
