@@ -1,8 +1,8 @@
-import { Agent, AgentEvent, Conversation, HarnessError, Journal, RetryPolicy } from "@effect-harness/core"
+import { Agent, AgentEvent, Conversation, Harness, HarnessError, Journal, RetryPolicy } from "@effect-harness/core"
 import { TestModel, VirtualTime } from "@effect-harness/testing"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, expectTypeOf, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
-import { type Prompt, Tool, Toolkit } from "effect/ai"
+import { type LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
 
 const Lookup = Tool.make("lookup", {
   description: "Look up an order",
@@ -261,6 +261,29 @@ describe("Agent approvals", () => {
 })
 
 describe("Agent state, events and journal", () => {
+  it.effect("a new input after a pause that was never resumed answers the pending calls as denied", () =>
+    Effect.gen(function*() {
+      refunds.length = 0
+      const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
+      assert.strictEqual(paused._tag, "AgentPaused")
+      yield* Agent.run(shop, "never mind, where is A1?")
+      const [, second] = yield* TestModel.requests
+      assert.deepStrictEqual(second!.prompt.content.map((m) => m.role), ["system", "user", "assistant", "tool", "user"])
+      const results = resultsOf(second!.prompt)
+      assert.deepStrictEqual(results.map((r) => [r.id, r.isFailure]), [["p1", true], ["p2", true]])
+      assert.deepStrictEqual(refunds, [])
+    }).pipe(Effect.provide(Layer.mergeAll(
+      TestModel.layer([
+        TestModel.toolCalls([
+          { name: "lookup", params: { id: "R9" }, id: "p1" },
+          { name: "refund", params: { id: "R9", amount: 100 }, id: "p2" }
+        ]),
+        TestModel.text("It shipped.")
+      ]),
+      ShopHandlers,
+      Conversation.layer()
+    ))))
+
   it.effect("a Conversation carries the history across runs (multi-turn)", () =>
     Effect.gen(function*() {
       yield* Agent.run(shop, "first question")
@@ -340,4 +363,22 @@ describe("Agent state, events and journal", () => {
       TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "j1"), TestModel.text("Shipped.")]),
       ShopHandlers
     ))))
+})
+
+describe("Agent types", () => {
+  it("infers the output, the services and the errors a caller must handle", () => {
+    const structured = Agent.make({ name: "typed", toolkit: Shop, output: Schema.Struct({ ok: Schema.Boolean }) })
+    expectTypeOf<Harness.Harness.Output<typeof structured>>().toEqualTypeOf<{ readonly ok: boolean }>()
+    expectTypeOf<Harness.Harness.Output<typeof shop>>().toEqualTypeOf<string>()
+    expectTypeOf<LanguageModel.LanguageModel>().toExtend<Harness.Harness.Services<typeof shop>>()
+    expectTypeOf<Harness.Harness.Services<typeof shop>>().not.toEqualTypeOf<LanguageModel.LanguageModel>()
+    const rendered = Agent.make({ name: "rendered", render: (order: { id: string }) => `Where is ${order.id}?` })
+    expectTypeOf<Harness.Harness.Input<typeof rendered>>().toEqualTypeOf<{ id: string }>()
+
+    const program = Agent.run(shop, "hi")
+    program.pipe(Effect.catchTag("AgentPaused", (paused) => Effect.succeed(paused.pending.length)))
+    program.pipe(Effect.catchTag("BudgetExceeded", (e) => Effect.succeed(e.limit)))
+    // @ts-expect-error recoverable model errors are retried inside the agent
+    program.pipe(Effect.catchTag("RateLimited", () => Effect.succeed("")))
+  })
 })

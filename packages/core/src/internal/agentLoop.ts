@@ -457,8 +457,34 @@ const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, 
   }
 })
 
+// A conversation whose last turn is tool calls without results was paused and
+// never resumed: a new input moves on, so the calls are answered as denied
+// (a request with unanswered tool calls would be rejected by the provider).
+const unanswered = (history: ReadonlyArray<Prompt.Message>): Prompt.ToolMessage | undefined => {
+  const last = history[history.length - 1]
+  if (last === undefined || last.role !== "assistant") return undefined
+  const calls = last.content.filter((part): part is Prompt.ToolCallPart => part.type === "tool-call")
+  if (calls.length === 0) return undefined
+  return Prompt.toolMessage({
+    content: calls.map((call) =>
+      Prompt.toolResultPart({
+        id: call.id,
+        name: call.name,
+        isFailure: true,
+        result: { type: "execution-denied", reason: "The user moved on without answering this call." },
+        providerExecuted: false
+      })
+    )
+  })
+}
+
 export const run = Effect.fnUntraced(function*<O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) {
   const { ctx, state } = yield* setup(config, [])
+  const denied = unanswered(yield* ctx.store.read)
+  if (denied !== undefined) {
+    yield* ctx.store.append([denied])
+    state.sinceModel.push(denied)
+  }
   yield* ctx.store.append(input)
   state.sinceModel.push(...input)
   return yield* loop(config, ctx, state, false)
