@@ -178,6 +178,18 @@ describe("Agent", () => {
       ]),
       ShopHandlers
     ))))
+
+  it.effect("through LanguageModel only, a structured answer with tools is read from text", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "status", toolkit: Shop, output: Schema.Struct({ id: Schema.String }) })
+      assert.deepStrictEqual(yield* Agent.run(agent, "status of A1"), { id: "A1" })
+      const requests = yield* TestModel.requests
+      // effect's generateObject would drop the tools: ask for text, decode the JSON in it
+      assert.deepStrictEqual(requests.map((r) => [r.responseFormat, r.tools.length]), [["text", 3], ["text", 3]])
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "j1"), TestModel.json({ id: "A1" })], { direct: false }),
+      ShopHandlers
+    ))))
 })
 
 describe("Agent approvals", () => {

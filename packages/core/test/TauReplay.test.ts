@@ -223,7 +223,8 @@ const scriptOf = (episode: Episode): Array<TestModel.Reply> => {
 describe("tau-airline replay", () => {
   afterAll(() => {
     console.log(
-      `tau-airline replay: ${totals.episodes}/${episodes.length} episodes, ${totals.userTurns} user turns, ` +
+      `tau-airline replay: ${totals.episodes} episode runs (${episodes.length} episodes + a sample through ` +
+        `LanguageModel only), ${totals.userTurns} user turns, ` +
         `${totals.steps} model steps (${totals.compared} requests compared), ${totals.toolCalls} tool calls`
     )
   })
@@ -240,9 +241,28 @@ describe("tau-airline replay", () => {
       )))
   })
 
+  // The same requests when the provider only offers effect's LanguageModel
+  // (no DirectModel fast path), on a sample of the episodes.
+  episodes.filter((_, index) => index % 10 === 0).forEach((episode) => {
+    it.effect(`episode task ${episode.task_id}, trial ${episode.trial}, through LanguageModel only`, () =>
+      Effect.suspend(() => replay(episode).pipe(
+        Effect.provide(Layer.mergeAll(
+          TestModel.layer(scriptOf(episode), { direct: false }),
+          AirlineHandlers,
+          Conversation.layer(),
+          Window
+        ))
+      )))
+  })
+
   it("replayed every episode, every tool call with its recorded arguments", () => {
-    assert.strictEqual(totals.episodes, 152)
-    assert.strictEqual(totals.toolCalls, 888)
+    // every episode once, and a sample of 16 again through LanguageModel only
+    const sample = episodes.filter((_, index) => index % 10 === 0)
+    assert.strictEqual(totals.episodes, 152 + sample.length)
+    assert.strictEqual(
+      totals.toolCalls,
+      888 + sample.reduce((n, e) => n + e.messages.filter((m) => m.role === "tool").length, 0)
+    )
     assert.deepStrictEqual(argumentMismatches, [])
   })
 })
