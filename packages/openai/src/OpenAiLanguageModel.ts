@@ -110,7 +110,20 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
       : sdk.responses.create(body as any, { signal })
 
   const bodyOf = (input: Chat.RequestInput, stream: boolean, direct: boolean, method: string): JsonObject =>
-    chat ? Chat.body(input, settings, stream, direct, method) : Responses.body(input, settings, stream, direct)
+    chat ? Chat.body(input, settings, stream, direct, method) : responsesBody(input, stream, direct)
+
+  // With effect's ResponseIdTracker in context, LanguageModel offers the
+  // previous response's id and only the new messages: the Responses API then
+  // keeps the history on OpenAI's side (and LanguageModel retries with the
+  // full prompt if OpenAI no longer has it).
+  const responsesBody = (input: Chat.RequestInput | LanguageModel.ProviderOptions, stream: boolean, direct: boolean) => {
+    if ("previousResponseId" in input && input.previousResponseId !== undefined && input.incrementalPrompt !== undefined) {
+      const body = Responses.body({ ...input, prompt: input.incrementalPrompt }, settings, stream, direct)
+      body.previous_response_id = input.previousResponseId
+      return body
+    }
+    return Responses.body(input, settings, stream, direct)
+  }
 
   // One effect per call: the body is built, sent and the answer read inside
   // one promise; interruption aborts the request through `signal`.

@@ -5,10 +5,11 @@
  * `generateObject`, reasoning items carried into the next turn, streamed tool
  * calls, usage details, built-in tools.
  */
+import { HarnessError } from "@effect-harness/core"
 import { FakeOpenAiServer } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema, Stream } from "effect"
-import { LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
+import { LanguageModel, Prompt, ResponseIdTracker, Tool, Toolkit } from "effect/ai"
 import { modelLayer } from "./support/env.ts"
 
 const GetWeather = Tool.make("get_weather", {
@@ -233,4 +234,34 @@ describe("conversion (responses only)", () => {
       assert.strictEqual(response.text, "Found it.")
       assert.deepStrictEqual((yield* lastBody).tools, [{ type: "web_search", search_context_size: "low" }])
     }).pipe(Effect.provide(layer)))
+
+  it.effect("with effect's ResponseIdTracker: previous_response_id and only the new messages", () =>
+    Effect.gen(function*() {
+      yield* enqueue(
+        FakeOpenAiServer.response({ id: "resp_first", text: "Hello!" }),
+        FakeOpenAiServer.response({ id: "resp_second", text: "Fine." })
+      )
+      const first = Prompt.make("Hi")
+      const turn1 = yield* LanguageModel.generateText({ prompt: first })
+      const history = Prompt.concat(Prompt.concat(first, Prompt.fromResponseParts(turn1.content)), Prompt.make("How are you?"))
+      yield* LanguageModel.generateText({ prompt: history })
+      const body = yield* lastBody
+      assert.strictEqual(body.previous_response_id, "resp_first")
+      assert.deepStrictEqual(body.input, [{ role: "user", content: "How are you?" }])
+    }).pipe(
+      Effect.provideServiceEffect(ResponseIdTracker.ResponseIdTracker, ResponseIdTracker.make),
+      Effect.provide(modelLayer({ model: "gpt-5-mini", api: "responses" }))
+    ))
+})
+
+describe("conversion (chat only)", () => {
+  it.effect("a built-in tool on Chat Completions fails before any request, as an invalid request", () =>
+    Effect.gen(function*() {
+      const WebSearch = Tool.providerDefined({ id: "openai.web_search", customName: "WebSearch", providerName: "web_search" })()
+      const error = yield* Effect.flip(generateDeclared("News?", WebSearch))
+      assert.strictEqual(error.reason._tag, "ToolConfigurationError")
+      assert.strictEqual(HarnessError.fromAiError(error)._tag, "InvalidRequest")
+      const server = yield* FakeOpenAiServer.FakeOpenAiServer
+      assert.strictEqual((yield* server.requests).length, 0)
+    }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini" }))))
 })

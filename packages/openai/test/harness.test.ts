@@ -28,7 +28,7 @@ for (const api of ["chat", "responses"] as const) {
   const answer = api === "chat" ? FakeOpenAiServer.chatCompletion : FakeOpenAiServer.response
 
   describe(`Harness over OpenAiLanguageModel (${api})`, () => {
-    it.effect("429 with retry-after 1 twice, then an answer: succeeds after exactly 3 requests, waiting 1 s each time", () =>
+    it.effect("synthetic 429 with retry-after 1 twice, then an answer: succeeds after exactly 3 requests, waiting 1 s each time", () =>
       Effect.gen(function*() {
         const server = yield* FakeOpenAiServer.FakeOpenAiServer
         yield* server.enqueue(rateLimited, rateLimited, answer({ text: JSON.stringify({ city: "Paris", country: "France" }) }))
@@ -53,7 +53,7 @@ for (const api of ["chat", "responses"] as const) {
         assert.deepStrictEqual(format.schema.required, ["city", "country"])
       }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini", api } as const))))
 
-    it.effect("401: fails with AuthenticationFailed after exactly 1 request", () =>
+    it.effect("synthetic 401: fails with AuthenticationFailed after exactly 1 request", () =>
       Effect.gen(function*() {
         const server = yield* FakeOpenAiServer.FakeOpenAiServer
         yield* server.enqueue(FakeOpenAiServer.error(401, {

@@ -41,7 +41,7 @@ class Counter {
     return this.counts.get(key) ?? 0
   }
   lines(indent = "  ") {
-    return [...this.counts.entries()].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${indent}${n} × ${key}`)
+    return [...this.counts.entries()].sort((a, b) => b[1] - a[1]).map(([key, n]) => `${indent}${String(n).padStart(3)}  ${key}`)
   }
 }
 
