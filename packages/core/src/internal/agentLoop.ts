@@ -17,6 +17,7 @@ import * as DirectModel from "../DirectModel.ts"
 import * as HarnessError from "../HarnessError.ts"
 import * as Journal from "../Journal.ts"
 import * as Model from "./agentModel.ts"
+import { conversationStore, localStore, messageJson, type Store, unanswered } from "./agentStore.ts"
 import * as Tools from "./agentTools.ts"
 import type { Harness } from "./harness.ts"
 
@@ -49,34 +50,6 @@ export interface Config<O> {
   readonly call: Harness<DirectModel.Request, DirectModel.Reply, AgentError | Overflow, any>
 }
 
-interface Store {
-  readonly owner: object
-  readonly read: Effect.Effect<ReadonlyArray<Prompt.Message>>
-  readonly append: (messages: ReadonlyArray<Prompt.Message>) => Effect.Effect<void>
-  readonly replace: (count: number, replacement: ReadonlyArray<Prompt.Message>) => Effect.Effect<void>
-  readonly snapshot: Effect.Effect<Prompt.Prompt | undefined>
-}
-
-// The run's own history: a plain array only this run appends to.
-const localStore = (initial: ReadonlyArray<Prompt.Message>): Store => {
-  const history = initial.slice()
-  return {
-    owner: history,
-    read: Effect.sync(() => history),
-    append: (messages) => Effect.sync(() => void history.push(...messages)),
-    replace: (count, replacement) => Effect.sync(() => void history.splice(0, count, ...replacement)),
-    snapshot: Effect.sync(() => Prompt.fromMessages(history.slice()))
-  }
-}
-
-const conversationStore = (conversation: Conversation.Service): Store => ({
-  owner: conversation,
-  read: conversation.messages,
-  append: conversation.append,
-  replace: conversation.replace,
-  snapshot: Effect.succeed(undefined)
-})
-
 interface RunContext {
   readonly store: Store
   readonly emit: ((event: AgentEvent.AgentEvent) => Effect.Effect<void>) | undefined
@@ -100,29 +73,6 @@ const usageOf = (state: RunState): Budget.Usage => ({
   ...state.usage,
   totalTokens: state.usage.inputTokens + state.usage.outputTokens
 })
-
-// The journal request of a model step: messages in Prompt's encoded JSON
-// shape, built directly (no Schema pass) since the agent built them itself.
-const partJson = (part: Prompt.Part): unknown => {
-  switch (part.type) {
-    case "text":
-    case "reasoning":
-      return { type: part.type, text: part.text }
-    case "tool-call":
-      return { type: part.type, id: part.id, name: part.name, params: part.params }
-    case "tool-result":
-      return { type: part.type, id: part.id, name: part.name, isFailure: part.isFailure, result: part.result }
-    case "file":
-      return { type: part.type, mediaType: part.mediaType, fileName: part.fileName }
-    default:
-      return { type: part.type }
-  }
-}
-
-export const messageJson = (message: Prompt.Message): unknown =>
-  typeof message.content === "string"
-    ? { role: message.role, content: message.content }
-    : { role: message.role, content: (message.content as ReadonlyArray<Prompt.Part>).map(partJson) }
 
 const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | undefined) {
   const conversation = yield* Effect.serviceOption(Conversation.Conversation)
@@ -456,27 +406,6 @@ const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, 
     if (config.stopWhen?.({ step: state.step, last: done, usage: usageOf(state) }) === true) final = true
   }
 })
-
-// A conversation whose last turn is tool calls without results was paused and
-// never resumed: a new input moves on, so the calls are answered as denied
-// (a request with unanswered tool calls would be rejected by the provider).
-const unanswered = (history: ReadonlyArray<Prompt.Message>): Prompt.ToolMessage | undefined => {
-  const last = history[history.length - 1]
-  if (last === undefined || last.role !== "assistant") return undefined
-  const calls = last.content.filter((part): part is Prompt.ToolCallPart => part.type === "tool-call")
-  if (calls.length === 0) return undefined
-  return Prompt.toolMessage({
-    content: calls.map((call) =>
-      Prompt.toolResultPart({
-        id: call.id,
-        name: call.name,
-        isFailure: true,
-        result: { type: "execution-denied", reason: "The user moved on without answering this call." },
-        providerExecuted: false
-      })
-    )
-  })
-}
 
 export const run = Effect.fnUntraced(function*<O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) {
   const { ctx, state } = yield* setup(config, [])
