@@ -93,6 +93,21 @@ interface Provider {
 const toAiError = (method: string, url: string) => (error: unknown): AiError.AiError =>
   AiError.isAiError(error) ? error : Errors.make(method, Errors.reasonOf(error, url))
 
+// What the SDK parsed is read as it is; a body that is not what the API
+// documents (a proxy's HTML page, a server's own format) is the provider's
+// fault, not a broken connection.
+const readSafely = <A>(response: unknown, method: string, read: (response: JsonObject, method: string) => A): A => {
+  if (typeof response !== "object" || response === null) {
+    throw Errors.invalidResponse(method, `Expected a JSON object, got: ${String(response).slice(0, 200)}`)
+  }
+  try {
+    return read(response as JsonObject, method)
+  } catch (error) {
+    if (AiError.isAiError(error)) throw error
+    throw Errors.invalidResponse(method, `Unexpected response shape: ${(error as Error).message}`)
+  }
+}
+
 const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const client = yield* OpenAiClient
   const sdk = client.sdk
@@ -134,7 +149,7 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
     read: (response: JsonObject, method: string) => A
   ): Effect.Effect<A, AiError.AiError> =>
     Effect.tryPromise({
-      try: (signal) => send(bodyOf(input, false, direct, method), signal).then((response) => read(response, method)),
+      try: (signal) => send(bodyOf(input, false, direct, method), signal).then((response) => readSafely(response, method, read)),
       catch: toAiError(method, url)
     })
 
@@ -163,7 +178,7 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
             ended = true
             return state.end()
           }
-          const parts = state.chunk(result.value)
+          const parts = readSafely(result.value, method, (chunk) => state.chunk(chunk))
           if (parts.length > 0) return parts
         }
       }

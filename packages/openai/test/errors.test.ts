@@ -209,6 +209,16 @@ describe("synthetic transport failures", () => {
       if (error._tag === "ProviderUnavailable") assert.strictEqual(error.partial?.text, "alpha beta")
     }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini" }))))
 
+  it.effect("synthetic malformed answers (an HTML page, broken JSON in a stream): ProviderUnavailable", () =>
+    Effect.gen(function*() {
+      const html = { contentType: "text/html", body: "<html>502 Bad Gateway</html>" }
+      for (const error of yield* plainErrors(html)) assert.strictEqual(error._tag, "ProviderUnavailable")
+      const chunks = FakeOpenAiServer.chatCompletionChunks({ text: "alpha beta" }).slice(0, 2)
+      const broken = yield* streamError(FakeOpenAiServer.sse([...chunks, "{not json"]))
+      assert.strictEqual(broken._tag, "ProviderUnavailable")
+      if (broken._tag === "ProviderUnavailable") assert.strictEqual(broken.partial?.text, "alpha")
+    }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini" }))))
+
   it.effect("synthetic slow server: the client's timeout fails with Timeout", () =>
     Effect.gen(function*() {
       // the client gives up after 50 ms of real time; the server would answer after 10 s

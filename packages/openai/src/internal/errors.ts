@@ -190,6 +190,13 @@ export const reasonOf = (error: unknown, url: string, partial?: Partial): AiErro
       str(body?.param)
     )
   }
+  if (error instanceof SyntaxError) {
+    // the SDK could not parse a server-sent event: the provider sent garbage
+    return new AiError.InvalidResponseError({
+      description: error.message,
+      metadata: metadata({ message: `Invalid response: ${error.message}` }, partial)
+    })
+  }
   // the body broke off (socket reset, truncated chunked body) after the
   // response had started: a recoverable broken connection
   const description = `Connection broken mid-response: ${causeText(error)}`
@@ -208,6 +215,10 @@ export const refusal = (method: string, text: string): AiError.AiError =>
       metadata: metadata({ kind: "refusal", message: `The model refused to answer: ${text}` })
     })
   )
+
+/** The error for a response that is not what the API documents. */
+export const invalidResponse = (method: string, description: string): AiError.AiError =>
+  make(method, new AiError.InvalidResponseError({ description, metadata: metadata({ message: description }) }))
 
 /** The error for prompt content the API cannot take. */
 export const invalidInput = (description: string): AiError.AiError =>
