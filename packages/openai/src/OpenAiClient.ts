@@ -6,7 +6,8 @@
  *
  * The SDK's own retries are always off (`maxRetries: 0`): retrying is the
  * harness's job, done once, by a `Schedule`. The API key is held as a
- * `Redacted` until the SDK client is built and never logged.
+ * `Redacted` until the SDK client is built and never logged; the SDK's own
+ * logging is off (failures reach the caller as typed errors).
  *
  * @example
  * ```ts
@@ -97,6 +98,9 @@ export const make = (options: Options): Effect.Effect<OpenAiClient["Service"], O
             adminAPIKey: null,
             webhookSecret: null,
             maxRetries: 0,
+            // failures reach the caller as typed errors; the SDK's own logging
+            // (and OPENAI_LOG) would only repeat them outside effect's logger
+            logLevel: "off",
             ...(options.timeout === undefined
               ? {}
               : { timeout: Duration.toMillis(Duration.fromInputUnsafe(options.timeout)) }),
