@@ -1,63 +1,36 @@
-import { Cassette } from "@effect-harness/testing"
-import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Harness } from "@effect-harness/core"
+import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
+import { Cassette, FakeOpenAiServer } from "@effect-harness/testing"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Schema } from "effect"
 import * as Fs from "node:fs"
-import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import OpenAI from "openai"
 
 const fixtures = Path.resolve(import.meta.dirname, "../../../../shared/fixtures/openai-recorded")
 
-const completion = (text: string) =>
-  JSON.stringify({
-    id: "chatcmpl-1",
-    object: "chat.completion",
-    created: 1,
-    model: "gpt-4o-mini",
-    choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: text, refusal: null } }],
-    usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 }
-  })
+const lastUserContent = (body: unknown) => {
+  const messages = (body as { messages: ReadonlyArray<{ content: string }> }).messages
+  return messages[messages.length - 1]!.content
+}
 
-const sse = (text: string) =>
-  [
-    { choices: [{ index: 0, delta: { role: "assistant", content: "" } }] },
-    { choices: [{ index: 0, delta: { content: text } }] },
-    { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }
-  ].map((chunk) => `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", ...chunk })}\n\n`)
-    .join("") + "data: [DONE]\n\n"
-
-/** A stand-in for the real endpoint: answers by echoing the last user message. */
-const upstream = Effect.acquireRelease(
-  Effect.callback<{ readonly url: string; readonly server: Http.Server; readonly seen: Array<Http.IncomingHttpHeaders> }>(
-    (resume) => {
-      const seen: Array<Http.IncomingHttpHeaders> = []
-      const server = Http.createServer((request, response): void => {
-        seen.push(request.headers)
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          const body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
-          const text = `echo: ${body.messages.at(-1).content}`
-          if (body.stream) {
-            response.writeHead(200, { "content-type": "text/event-stream" })
-            response.end(sse(text))
-            return
-          } else {
-            response.writeHead(200, { "content-type": "application/json", "x-request-id": "req_1", "retry-after": "1" })
-            response.end(completion(text))
-          }
-        })
-      })
-      server.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server, seen })))
+/**
+ * FakeOpenAiServer stands in for the real endpoint: it answers by echoing the
+ * last user message, and only to requests that carry the API key.
+ */
+const upstream = Effect.gen(function*() {
+  const server = yield* FakeOpenAiServer.make({
+    apiKey: "sk-test-SECRET-key-123",
+    fallback: (request) => {
+      const text = `echo: ${lastUserContent(request.body)}`
+      return (request.body as { stream?: boolean }).stream
+        ? FakeOpenAiServer.chatCompletionStream({ text })
+        : FakeOpenAiServer.chatCompletion({ text }, { headers: { "x-request-id": "req_1", "retry-after": "1" } })
     }
-  ),
-  ({ server }) =>
-    Effect.callback<void>((resume) => {
-      server.close(() => resume(Effect.void))
-    })
-)
+  })
+  return { url: server.url.replace(/\/v1$/, ""), requests: server.requests }
+})
 
 const client = (baseURL: string) => new OpenAI({ apiKey: "sk-test-SECRET-key-123", baseURL, maxRetries: 0 })
 
@@ -74,7 +47,15 @@ const askStream = (sdk: OpenAI, content: string) =>
     return text
   })
 
-const tempFile = () => Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "cassette-")), "cassette.json")
+const tempDirs: Array<string> = []
+const tempFile = () => {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "cassette-"))
+  tempDirs.push(dir)
+  return Path.join(dir, "cassette.json")
+}
+afterAll(() => {
+  for (const dir of tempDirs) Fs.rmSync(dir, { recursive: true, force: true })
+})
 
 const withCassette = <A, E>(options: Cassette.Options, f: (cassette: Cassette.Cassette["Service"]) => Effect.Effect<A, E>) =>
   Effect.flatMap(Effect.service(Cassette.Cassette), f).pipe(Effect.provide(Cassette.layer(options)))
@@ -90,9 +71,8 @@ describe("Cassette", () => {
           return [yield* ask(sdk, "one"), yield* askStream(sdk, "two"), yield* ask(sdk, "three")]
         }))
       assert.deepStrictEqual(recorded, ["echo: one", "echo: two", "echo: three"])
-      assert.strictEqual(server.seen.length, 3)
-      // the credentials went upstream...
-      assert.strictEqual(server.seen[0]!.authorization, "Bearer sk-test-SECRET-key-123")
+      // the credentials went upstream (it answers only with the right key)...
+      assert.strictEqual((yield* server.requests).length, 3)
 
       // ...but never into the file
       const file = Fs.readFileSync(path, "utf8")
@@ -110,7 +90,7 @@ describe("Cassette", () => {
           return [yield* ask(sdk, "one"), yield* askStream(sdk, "two"), yield* ask(sdk, "three")]
         }))
       assert.deepStrictEqual(replayed, recorded)
-      assert.strictEqual(server.seen.length, 3, "replay made no upstream call")
+      assert.strictEqual((yield* server.requests).length, 3, "replay made no upstream call")
     }).pipe(Effect.scoped))
 
   it.live("a request that matches nothing fails with a diff against the nearest recorded one", () =>
@@ -141,9 +121,46 @@ describe("Cassette", () => {
       const answers = yield* withCassette({ path, mode: "replay-or-record", upstream: server.url }, (c) =>
         Effect.all([ask(client(c.url), "known"), ask(client(c.url), "new")]))
       assert.deepStrictEqual(answers, ["echo: known", "echo: new"])
-      assert.strictEqual(server.seen.length, 2, "only the new request went upstream")
+      assert.strictEqual((yield* server.requests).length, 2, "only the new request went upstream")
       assert.strictEqual(JSON.parse(Fs.readFileSync(path, "utf8")).interactions.length, 2)
     }).pipe(Effect.scoped))
+
+  it.live("round trip through Harness.prompt and the OpenAI provider: record, then replay with the endpoint gone", () =>
+    Effect.gen(function*() {
+      const path = tempFile()
+      const City = Schema.Struct({ city: Schema.String })
+      const ask = Harness.prompt({ name: "city", output: City, render: (q: string) => q }).pipe(Harness.retry())
+      const provider = (baseURL: string) =>
+        OpenAiLanguageModel.layer({ model: "gpt-4o-mini" }).pipe(
+          Layer.provide(OpenAiClient.layer({ apiKey: "sk-test-SECRET-key-123", baseURL }))
+        )
+      const questions = ["capital of France?", "capital of Peru?"]
+      const askAll = (baseURL: string) =>
+        Effect.forEach(questions, (q) => Harness.run(ask, q)).pipe(Effect.provide(provider(baseURL)))
+
+      const recorded = yield* Effect.scoped(Effect.gen(function*() {
+        const server = yield* FakeOpenAiServer.make({
+          apiKey: "sk-test-SECRET-key-123",
+          fallback: (request) => {
+            const question = String(lastUserContent(request.body))
+            return FakeOpenAiServer.chatCompletion({ text: JSON.stringify({ city: question.includes("France") ? "Paris" : "Lima" }) })
+          }
+        })
+        return yield* withCassette(
+          { path, mode: "record", upstream: server.url.replace(/\/v1$/, "") },
+          (cassette) => askAll(cassette.url)
+        )
+      }))
+      assert.deepStrictEqual(recorded, [{ city: "Paris" }, { city: "Lima" }])
+      // the request bodies on file are what the provider sent, structured-output format included
+      const file = JSON.parse(Fs.readFileSync(path, "utf8"))
+      assert.strictEqual(file.interactions[0].request.body.response_format.type, "json_schema")
+
+      // the upstream is gone: replay answers alone, and the harness decodes the same values
+      const replayed = yield* withCassette({ path, mode: "replay", upstream: "http://127.0.0.1:1" }, (cassette) =>
+        askAll(cassette.url))
+      assert.deepStrictEqual(replayed, recorded)
+    }))
 
   it.effect("replays the recorded OpenAI fixtures: they and cassettes are one format", () =>
     Effect.gen(function*() {
