@@ -1,0 +1,61 @@
+/**
+ * Real crashes on PostgreSQL: child processes running the durable agent on
+ * `PgRunStore` are killed with SIGKILL (right after each of the first journal
+ * writes, and at random moments), then resumed to completion. See
+ * core/test/support/crashDriver.ts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { afterAll, beforeAll } from "vitest"
+import { printReport, runCrashSuite } from "../../core/test/support/crashDriver.ts"
+import { describeTarget, isCI, pgConfig, probe, withSql } from "./support/pg.ts"
+
+const server = await probe()
+const schema = `eh_crash_${process.pid}_${Date.now().toString(36)}`
+
+if (!server.ok) {
+  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
+  if (isCI) {
+    describe("crash test: PostgreSQL store", () => {
+      it("needs a PostgreSQL server when CI=true", () => {
+        assert.fail(reason)
+      })
+    })
+  } else {
+    console.log(`Skipping the PostgreSQL crash test (set CI=true to fail instead): ${reason}`)
+    describe.skip("crash test: PostgreSQL store", () => {
+      it("needs a PostgreSQL server", () => {})
+    })
+  }
+} else {
+  beforeAll(() => Effect.runPromise(withSql((sql) => sql`CREATE SCHEMA ${sql(schema)}`)))
+  afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)))
+
+  describe("crash test: PostgreSQL store", () => {
+    it("every run killed with SIGKILL resumes to the uninterrupted run's result; tools never run twice", async () => {
+      const url = process.env.DATABASE_URL
+      const report = await runCrashSuite({
+        name: "PostgreSQL",
+        store: {
+          kind: "pg",
+          table: `${schema}.journal`,
+          url: url !== undefined && url.length > 0 ? url : undefined,
+          host: pgConfig.host ?? "127.0.0.1",
+          port: pgConfig.port ?? 5432,
+          username: pgConfig.username ?? "postgres",
+          database: pgConfig.database ?? "test",
+          password: process.env.PGPASSWORD
+        },
+        firstWrites: 16,
+        randomKills: 28,
+        concurrency: 3
+      })
+      printReport(report)
+      assert.deepStrictEqual(report.failures, [])
+      assert.isAtLeast(report.kills, 50)
+      assert.isAtLeast(report.killsAfterWrite, 16)
+      assert.isAtLeast(report.killsAtRandom, 10)
+      assert.strictEqual(report.chargesTwice, 0)
+    }, 240_000)
+  })
+}
