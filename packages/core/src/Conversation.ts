@@ -30,6 +30,7 @@
 import { Context, Effect, Layer, Ref, Schema } from "effect"
 import { Prompt } from "effect/ai"
 import * as Doc from "./internal/conversationDocument.ts"
+import * as Live from "./internal/conversationLive.ts"
 
 /**
  * A conversation's operations.
@@ -70,17 +71,25 @@ export interface Options {
   readonly messages?: ReadonlyArray<Prompt.Message> | undefined
 }
 
+// The history is an append-only array in a Ref: an append pushes onto it
+// (one synchronous, hence atomic, update), so appending costs the same at
+// message 10 and at message 10,000; `messages` hands out a copy, which later
+// appends do not change. Compaction swaps in a new array.
 const makeUnsafe = (id: string, initial: ReadonlyArray<Prompt.Message>): Service => {
-  const ref = Ref.makeUnsafe<ReadonlyArray<Prompt.Message>>(initial)
+  const ref = Ref.makeUnsafe<Array<Prompt.Message>>(initial.slice())
   const service: Service = {
     id,
-    messages: Ref.get(ref),
+    messages: Effect.map(Ref.get(ref), (history) => history.slice()),
     append: (messages) =>
-      messages.length === 0 ? Effect.void : Ref.update(ref, (history) => history.concat(messages)),
+      messages.length === 0 ? Effect.void : Ref.update(ref, (history) => {
+        for (const message of messages) history.push(message)
+        return history
+      }),
     replace: (count, replacement) =>
       Ref.update(ref, (history) => replacement.concat(history.slice(Math.min(count, history.length)))),
     fork: (options) => Effect.map(Ref.get(ref), (history) => makeUnsafe(options?.id ?? newId(), history))
   }
+  Live.register(service, () => ref.ref.current)
   return service
 }
 

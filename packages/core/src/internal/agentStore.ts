@@ -7,6 +7,7 @@
 import { Effect } from "effect"
 import { Prompt } from "effect/ai"
 import type * as Conversation from "../Conversation.ts"
+import * as Live from "./conversationLive.ts"
 
 export interface Store {
   readonly owner: object
@@ -28,13 +29,17 @@ export const localStore = (initial: ReadonlyArray<Prompt.Message>): Store => {
   }
 }
 
-export const conversationStore = (conversation: Conversation.Service): Store => ({
-  owner: conversation,
-  read: conversation.messages,
-  append: conversation.append,
-  replace: conversation.replace,
-  snapshot: Effect.succeed(undefined)
-})
+export const conversationStore = (conversation: Conversation.Service): Store => {
+  const live = Live.live(conversation)
+  return {
+    owner: conversation,
+    // the live array of our own conversations (no copy per step); a copy otherwise
+    read: live === undefined ? conversation.messages : Effect.sync(live),
+    append: conversation.append,
+    replace: conversation.replace,
+    snapshot: Effect.succeed(undefined)
+  }
+}
 
 // The journal request of a model step: messages in Prompt's encoded JSON
 // shape, built directly (no Schema pass) since the agent built them itself.

@@ -123,9 +123,14 @@ export const makeService = (config: Config): Service => {
     }
     W.truncate(tracker, history, countAt(history), limit)
 
-    const messages: Array<Prompt.Message> = input.fixed.slice()
-    for (const message of tracker.pinned) messages.push(message)
-    for (let i = tracker.cut; i < history.length; i++) messages.push(history[i]!)
+    // one preallocated copy of what is sent (the only work proportional to it)
+    const { fixed } = input
+    const { cut, pinned } = tracker
+    const messages = new Array<Prompt.Message>(fixed.length + pinned.length + history.length - cut)
+    let k = 0
+    for (let i = 0; i < fixed.length; i++) messages[k++] = fixed[i]!
+    for (let i = 0; i < pinned.length; i++) messages[k++] = pinned[i]!
+    for (let i = cut; i < history.length; i++) messages[k++] = history[i]!
     const prepared: Prepared = {
       messages,
       tokens: overhead + tracker.pinnedTokens + tracker.tail,
