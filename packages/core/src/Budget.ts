@@ -19,7 +19,7 @@
  * @example
  * ```ts
  * import { Budget, Harness } from "@effect-harness/core"
- * import { Effect, Schema } from "effect"
+ * import { Effect } from "effect"
  *
  * declare const ask: Harness.Harness<string, string, Harness.PromptError, never>
  *
