@@ -1,7 +1,7 @@
 import { Agent, AgentEvent, Conversation, Harness, HarnessError, Journal, RetryPolicy } from "@effect-harness/core"
 import { TestModel, VirtualTime } from "@effect-harness/testing"
 import { assert, describe, expectTypeOf, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Deferred, Duration, Effect, Layer, Schema, Stream, Tracer } from "effect"
 import { type LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
 
 const Lookup = Tool.make("lookup", {
@@ -344,6 +344,43 @@ describe("Agent state, events and journal", () => {
       TestModel.fail(new HarnessError.RateLimited({ message: "slow down", retryAfter: Duration.seconds(5) })),
       TestModel.text("hello")
     ]))))
+
+  it.effect("runs in spans with OpenTelemetry GenAI attributes: the run, each model call, each tool call", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span(options) {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const agent = Agent.make({ name: "traced", toolkit: Shop, model: "gpt-4o" })
+      yield* Agent.run(agent, "where is A1?").pipe(Effect.withTracer(tracer))
+      const byName = (name: string) => spans.filter((span) => span.name === name)
+      const [run] = byName("invoke_agent traced")
+      assert.strictEqual(run!.attributes.get("gen_ai.operation.name"), "invoke_agent")
+      assert.strictEqual(run!.attributes.get("gen_ai.agent.name"), "traced")
+      const chats = byName("chat gpt-4o")
+      assert.strictEqual(chats.length, 2)
+      assert.strictEqual(chats[0]!.attributes.get("gen_ai.request.model"), "gpt-4o")
+      assert.strictEqual(chats[0]!.attributes.get("gen_ai.usage.input_tokens"), 120)
+      assert.strictEqual(chats[0]!.attributes.get("gen_ai.usage.output_tokens"), 7)
+      assert.deepStrictEqual(chats[1]!.attributes.get("gen_ai.response.finish_reasons"), ["stop"])
+      const [tool] = byName("execute_tool lookup")
+      assert.strictEqual(tool!.attributes.get("gen_ai.tool.call.id"), "t1")
+      assert.strictEqual(tool!.attributes.get("gen_ai.operation.name"), "execute_tool")
+      // the steps are children of the run
+      assert.isTrue(chats.every((chat) => chat.parent._tag === "Some" && chat.parent.value === run))
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([
+        TestModel.toolCalls([{ name: "lookup", params: { id: "A1" }, id: "t1" }], {
+          usage: { inputTokens: 120, outputTokens: 7 }
+        }),
+        TestModel.text("Shipped.", { usage: { inputTokens: 150, outputTokens: 3 } })
+      ]),
+      ShopHandlers
+    ))))
 
   it.effect("every model and tool call goes through Journal.step, with the documented requests", () =>
     Effect.gen(function*() {
