@@ -118,7 +118,7 @@ export interface Service {
     codec: Schema.Codec<A, any>,
     run: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | JournalMismatch | JournalError, R>
-  /** Whether this journal replays recorded steps (true only inside a resumed durable run). */
+  /** Whether this journal records and replays steps (true inside a durable run). */
   readonly durable: boolean
 }
 

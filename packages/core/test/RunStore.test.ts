@@ -2,7 +2,8 @@ import { RunStore } from "@effect-harness/core"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer } from "effect"
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { TestClock } from "effect/testing"
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
@@ -100,6 +101,24 @@ describe("RunStore.layerFileSystem", () => {
       assert.strictEqual((yield* store.read(runId)).length, 1)
       renameSync(held, join(dir, "journal"))
       yield* store.append(runId, 1, { _tag: "Status", status: "completed" })
+    }))
+
+  it.effect("prune also removes what a crash left while creating or deleting a run, once it is old", () =>
+    Effect.gen(function*() {
+      const store = yield* fileStore({ staleAfter: "1 minute" })
+      const oldTmp = join(directory, ".tmp-crashed")
+      const oldTrash = join(directory, ".deleted-crashed")
+      const fresh = join(directory, ".tmp-in-progress")
+      for (const dir of [oldTmp, oldTrash, fresh]) mkdirSync(join(dir, "x"), { recursive: true })
+      const hourAgo = new Date(Date.now() - 3_600_000)
+      utimesSync(oldTmp, hourAgo, hourAgo)
+      utimesSync(oldTrash, hourAgo, hourAgo)
+      // the store's clock is the test clock: move it to now
+      yield* TestClock.setTime(Date.now())
+      yield* store.prune({ olderThan: "1 day", statuses: [] })
+      assert.isFalse(existsSync(oldTmp))
+      assert.isFalse(existsSync(oldTrash))
+      assert.isTrue(existsSync(fresh))
     }))
 
   it.live("many appenders on one run across instances: every sequence written exactly once, in order", () =>

@@ -422,5 +422,28 @@ export const make = Effect.fnUntraced(function*(options: FileSystemOptions) {
       yield* fs.remove(trash, { recursive: true, force: true }).pipe(Effect.mapError(storeError(runId, "delete")))
     }))
 
-  return { append, read, list, delete: remove } satisfies Backend
+  // Finished runs go through `delete`; what a crash left behind while creating
+  // or deleting a run (`.tmp-*`, `.deleted-*`) goes once it is old enough.
+  const prune = (cutoff: number, statuses: ReadonlyArray<RunStatus>) =>
+    Effect.gen(function*() {
+      const pruned: Array<string> = []
+      for (const run of yield* list) {
+        if (run.updatedAt < cutoff && statuses.includes(run.status)) {
+          yield* remove(run.runId)
+          pruned.push(run.runId)
+        }
+      }
+      const now = yield* Clock.currentTimeMillis
+      for (const name of yield* fs.readDirectory(root)) {
+        if (!name.startsWith(".tmp-") && !name.startsWith(".deleted-")) continue
+        const info = yield* fs.stat(`${root}/${name}`).pipe(Effect.option)
+        const mtime = Option.isSome(info) ? Option.getOrUndefined(info.value.mtime)?.getTime() : undefined
+        if (mtime !== undefined && now - mtime > staleAfter) {
+          yield* fs.remove(`${root}/${name}`, { recursive: true, force: true })
+        }
+      }
+      return pruned
+    }).pipe(Effect.mapError((error) => error._tag === "JournalError" ? error : storeError("", "prune")(error)))
+
+  return { append, read, list, delete: remove, prune } satisfies Backend
 })
