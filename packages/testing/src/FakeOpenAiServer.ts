@@ -28,8 +28,7 @@
  */
 import { Context, Duration, Effect, Layer } from "effect"
 import * as Http from "node:http"
-import type { Interaction } from "./Cassette.ts"
-import * as Bodies from "./internal/openai-bodies.ts"
+import { error } from "./internal/fakeReplies.ts"
 
 export {
   chatCompletionBody,
@@ -41,6 +40,9 @@ export {
   type ToolCallInput,
   type UsageInput
 } from "./internal/openai-bodies.ts"
+import * as FaultInjection from "./FaultInjection.ts"
+import { applyFault } from "./internal/httpFaults.ts"
+import { millis, parse } from "./internal/fakeServerIo.ts"
 
 /**
  * One scripted reply.
@@ -104,6 +106,8 @@ export class FakeOpenAiServer extends Context.Service<FakeOpenAiServer, {
   readonly awaitRequests: (count: number) => Effect.Effect<void>
   /** Waits until at least `count` requests were aborted by the client. */
   readonly awaitAborted: (count: number) => Effect.Effect<void>
+  /** The faults injected in fault mode, in order (`call` counts requests from 1). */
+  readonly faults: Effect.Effect<ReadonlyArray<FaultInjection.Fault>>
   /** Forgets the requests and the unused replies. */
   readonly reset: Effect.Effect<void>
 }>()("@effect-harness/testing/FakeOpenAiServer") {}
@@ -123,136 +127,25 @@ export interface Options {
    * 401 `invalid_api_key` (and uses no scripted reply).
    */
   readonly apiKey?: string | undefined
+  /**
+   * Fault mode: at the given rate, reproducibly from the seed, a request gets
+   * the failure real APIs produce instead of its reply (429 with
+   * `retry-after-ms`, 500, a connection held then reset for timeouts, a reset,
+   * a stream or body cut mid-way, a malformed or truncated answer, a refusal).
+   */
+  readonly faults?: (FaultInjection.Options & {
+    /** How long a "timeout" holds the connection before resetting it. Default 30 seconds. */
+    readonly timeoutAfter?: Duration.Input | undefined
+  }) | undefined
 }
 
-// -----------------------------------------------------------------------------
-// Replies
-// -----------------------------------------------------------------------------
-
-/**
- * A JSON reply.
- *
- * @since 0.1.0
- */
-export const json = (body: unknown, options?: Omit<Reply, "body" | "contentType">): Reply => ({
-  ...options,
-  contentType: "application/json",
-  body: JSON.stringify(body)
-})
-
-/**
- * A server-sent events reply, one event per chunk. Objects are sent as JSON
- * `data:` lines; `named` adds an `event:` line with the object's `type` (as
- * the Responses API does); `done` ends with `data: [DONE]` (as Chat
- * Completions does).
- *
- * @since 0.1.0
- */
-export const sse = (
-  events: ReadonlyArray<unknown>,
-  options?: Omit<Reply, "body" | "contentType"> & {
-    readonly named?: boolean | undefined
-    readonly done?: boolean | undefined
-  }
-): Reply => {
-  const { done, named, ...rest } = options ?? {}
-  const chunks = events.map((event) => {
-    const data = typeof event === "string" ? event : JSON.stringify(event)
-    const type = named === true && typeof event === "object" && event !== null ? (event as { type?: unknown }).type : undefined
-    return `${typeof type === "string" ? `event: ${type}\n` : ""}data: ${data}\n\n`
-  })
-  if (done === true) chunks.push("data: [DONE]\n\n")
-  return { ...rest, contentType: "text/event-stream", body: chunks }
-}
-
-/**
- * An OpenAI error reply (`{ error: { message, type, param, code } }`).
- *
- * @example
- * ```ts
- * import { FakeOpenAiServer } from "@effect-harness/testing"
- *
- * const quota = FakeOpenAiServer.error(429, {
- *   message: "You exceeded your current quota",
- *   type: "insufficient_quota",
- *   code: "insufficient_quota"
- * })
- * ```
- *
- * @since 0.1.0
- */
-export const error = (
-  status: number,
-  body: Parameters<typeof Bodies.errorBody>[0],
-  headers?: Readonly<Record<string, string>>
-): Reply => json(Bodies.errorBody(body), { status, headers })
-
-/**
- * A Chat Completions answer.
- *
- * @since 0.1.0
- */
-export const chatCompletion = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
-  json(Bodies.chatCompletionBody(input), options)
-
-/**
- * A streamed Chat Completions answer (chunks, usage chunk, `[DONE]`).
- *
- * @since 0.1.0
- */
-export const chatCompletionStream = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
-  sse(Bodies.chatCompletionChunks(input), { ...options, done: true })
-
-/**
- * A Responses API answer.
- *
- * @since 0.1.0
- */
-export const response = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
-  json(Bodies.responseBody(input), options)
-
-/**
- * A streamed Responses API answer (named events up to `response.completed`).
- *
- * @since 0.1.0
- */
-export const responseStream = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
-  sse(Bodies.responseEvents(input), { ...options, named: true })
-
-/**
- * The reply of a recorded interaction (fixture / cassette format): its status,
- * headers and body, streams split into their events; the request must have
- * the recorded method and path.
- *
- * @since 0.1.0
- */
-export const fromInteraction = (interaction: Interaction): Reply => {
-  const { request, response } = interaction
-  const streamed = response.contentType.startsWith("text/event-stream")
-  return {
-    status: response.status,
-    contentType: response.contentType,
-    headers: response.headers,
-    body: streamed ? response.body.split(/(?<=\n\n)/) : response.body,
-    expect: { method: request.method, path: request.path }
-  }
-}
+// Reply builders: JSON, SSE, OpenAI errors, chat completions and responses
+// (plain and streamed), and replies from recorded interactions.
+export { chatCompletion, chatCompletionStream, error, fromInteraction, json, response, responseStream, sse } from "./internal/fakeReplies.ts"
 
 // -----------------------------------------------------------------------------
 // Server
 // -----------------------------------------------------------------------------
-
-const millis = (input: Duration.Input | undefined) =>
-  input === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(input))
-
-const parse = (text: string): unknown => {
-  if (text.length === 0) return null
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
 
 interface Waiter {
   readonly ready: () => boolean
@@ -271,6 +164,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   let aborted = 0
   let waiters: Array<Waiter> = []
   const timers = new Set<NodeJS.Timeout>()
+  const drawer = options.faults === undefined ? undefined : FaultInjection.makeDrawer(options.faults)
+  const faultTiming = {
+    retryAfter: Duration.fromInputUnsafe(options.faults?.retryAfter ?? "1 second"),
+    timeoutAfter: Duration.fromInputUnsafe(options.faults?.timeoutAfter ?? "30 seconds")
+  }
 
   const notify = () => {
     if (waiters.length === 0) return
@@ -354,7 +252,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         message: `FakeOpenAiServer: expected ${expected.method ?? "*"} ${expected.path ?? "*"}, got ${received.method} ${received.path}`
       }), request, response)
     }
-    after(millis(reply.delay), () => send(reply, request, response))
+    const kind = drawer?.draw()
+    const final = kind === undefined ? reply : applyFault(kind, reply, faultTiming)
+    after(millis(final.delay), () => send(final, request, response))
   }
 
   const server = Http.createServer((request, response) => {
@@ -390,6 +290,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     requests: Effect.sync(() => requests.map((request) => ({ ...request }))),
     enqueue: (...replies) => Effect.sync(() => void script.push(...replies)),
     pending: Effect.sync(() => script.length - next),
+    faults: Effect.sync(() => drawer?.faults.slice() ?? []),
     awaitRequests: (count) => waitFor(() => requests.length >= count),
     awaitAborted: (count) => waitFor(() => aborted >= count),
     reset: Effect.sync(() => {

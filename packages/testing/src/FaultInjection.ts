@@ -146,20 +146,17 @@ const partialOf = (content: ReadonlyArray<Response.AllParts<any>>): HarnessError
 }
 
 /**
- * Builds the wrapping model and its record of faults around `inner`.
+ * The seeded draw shared by the model wrapper and `FakeOpenAiServer`'s fault
+ * mode: for each call, whether it gets a fault and which kind, recorded.
  *
  * @since 0.1.0
  */
-export const make = (model: LanguageModel.LanguageModel, options: Options) => {
-  // the wrapper forwards whatever options it gets, so it works on the loosely typed service
-  const inner = model as any
+export const makeDrawer = (options: Options) => {
   const random = prng(options.seed)
-  const retryAfter = Duration.fromInputUnsafe(options.retryAfter ?? "1 second")
   const kinds = faultKinds.filter((kind) => (options.weights?.[kind] ?? 1) > 0)
   const totalWeight = kinds.reduce((sum, kind) => sum + (options.weights?.[kind] ?? 1), 0)
   const faults: Array<Fault> = []
   let calls = 0
-
   const draw = (): FaultKind | undefined => {
     calls++
     if (kinds.length === 0 || random() >= options.rate) return undefined
@@ -173,6 +170,20 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
     }
     return undefined
   }
+  return { draw, faults, calls: () => calls } as const
+}
+
+/**
+ * Builds the wrapping model and its record of faults around `inner`.
+ *
+ * @since 0.1.0
+ */
+export const make = (model: LanguageModel.LanguageModel, options: Options) => {
+  // the wrapper forwards whatever options it gets, so it works on the loosely typed service
+  const inner = model as any
+  const drawer = makeDrawer(options)
+  const { draw, faults } = drawer
+  const retryAfter = Duration.fromInputUnsafe(options.retryAfter ?? "1 second")
 
   const streamCut = (content: ReadonlyArray<Response.AllParts<any>>) =>
     fail(HarnessError.toAiErrorReason(
@@ -264,7 +275,7 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
   }
   const state = FaultInjection.of({
     faults: Effect.sync(() => faults.slice()),
-    calls: Effect.sync(() => calls)
+    calls: Effect.sync(() => drawer.calls())
   })
   const wrapDirect = (direct: DirectModel.DirectModel["Service"]): DirectModel.DirectModel["Service"] => ({
     generate: generateDirect(direct)
