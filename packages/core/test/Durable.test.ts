@@ -134,6 +134,8 @@ describe("Durable agent (in process)", () => {
       assert.strictEqual(writes, 17)
       assert.deepStrictEqual(baselineEffects.map((e) => e.ref).sort(), Object.keys(Shop.calls).sort())
       assert.strictEqual(baseline.usage.inputTokens, 1500)
+      assert.strictEqual(baseline.budget.steps, 5)
+      assert.closeTo(baseline.budget.cost!, (1500 * 2.5 + 35 * 10) / 1_000_000, 1e-12)
 
       const store = yield* RunStore.RunStore
       let unknown = 0
@@ -158,6 +160,7 @@ describe("Durable agent (in process)", () => {
         }
         assert.strictEqual(resumed.output, baseline.output)
         assert.deepStrictEqual(resumed.usage, baseline.usage)
+        assert.deepStrictEqual(resumed.budget, baseline.budget)
         const told = JSON.stringify(resumed.history).includes("UnknownOutcome")
         if (told) unknown++
         else assert.deepStrictEqual(resumed.history, baseline.history, `history after stop ${stopAfter}`)

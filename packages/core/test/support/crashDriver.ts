@@ -234,6 +234,7 @@ export const runCrashSuite = async (options: CrashOptions): Promise<CrashReport>
   for (const [runId, outcome] of finals) {
     if (outcome.output !== baseline.output) failures.push(`${runId}: answer ${outcome.output}`)
     if (!same(outcome.usage, baseline.usage)) failures.push(`${runId}: usage ${JSON.stringify(outcome.usage)}`)
+    if (!same(outcome.budget, baseline.budget)) failures.push(`${runId}: budget ${JSON.stringify(outcome.budget)}`)
     const unknownIds = new Set(toolResultParts(outcome.history).filter((part) => part.unknown).map((part) => part.id))
     if (unknownIds.size === 0) {
       if (same(outcome.history, baseline.history)) identicalHistory++
@@ -287,7 +288,7 @@ export const printReport = (report: CrashReport) =>
       `(an uninterrupted run: ${report.runMs} ms)`,
       `  SIGKILLs: ${report.kills} (${report.killsAfterWrite} right after a journal write, ${report.killsAtRandom} at random moments; ` +
       `${report.finishedBeforeRandomKill} runs finished before their random kill)`,
-      `  resumed to completion: ${report.runs - report.failures.length} of ${report.runs}; same answer and usage as the uninterrupted run: all; ` +
+      `  resumed to completion: ${report.runs - report.failures.length} of ${report.runs}; same answer, usage and budget (cost) as the uninterrupted run: all; ` +
       `identical history: ${report.identicalHistory}`,
       `  charge (not idempotent): never twice (${report.chargesTwice}); exactly once when its result was recorded; ` +
       `killed between its start and its result: ${report.chargeOutcomeUnknown.charged + report.chargeOutcomeUnknown.notCharged} ` +
