@@ -24,14 +24,12 @@ import { Clock, Duration, Effect, FileSystem, Option, Semaphore } from "effect"
 import type { PlatformError } from "effect/PlatformError"
 import { JournalError } from "../Journal.ts"
 import type { Backend, FileSystemOptions, RunInfo, RunStatus } from "../RunStore.ts"
-import { crc32, type RawRecord } from "./runStoreCodec.ts"
+import type { RawRecord } from "./runStoreCodec.ts"
+import { encodeLine, parseLine, scan } from "./runStoreLines.ts"
 
 const JOURNAL = "journal"
 const HELD_PREFIX = `${JOURNAL}.`
 const TAIL_CHUNK = 64 * 1024
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 /** A file name for a run id: safe characters kept, everything else percent-encoded. */
 export const encodeRunId = (runId: string): string =>
@@ -69,75 +67,6 @@ interface Known {
   /** The end of the last valid record. */
   readonly size: number
   readonly lastSequence: number
-}
-
-interface Scan {
-  readonly records: Array<unknown>
-  readonly lastSequence: number
-  /** Absolute offset of the end of the last valid record. */
-  readonly validEnd: number
-}
-
-/** Checks one line `[start, end)` (without its newline); returns the parsed envelope or undefined. */
-const parseLine = (bytes: Uint8Array, start: number, end: number): { readonly s: unknown } | undefined => {
-  if (end - start < 10 || bytes[start + 8] !== 0x20) return undefined
-  const crc = Number.parseInt(decoder.decode(bytes.subarray(start, start + 8)), 16)
-  if (!Number.isFinite(crc) || crc32(bytes, start + 9, end) !== crc) return undefined
-  try {
-    const parsed: unknown = JSON.parse(decoder.decode(bytes.subarray(start + 9, end)))
-    return typeof parsed === "object" && parsed !== null ? parsed as { readonly s: unknown } : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const hasValidLineAfter = (bytes: Uint8Array, from: number): boolean => {
-  let pos = from
-  while (pos < bytes.length) {
-    const nl = bytes.indexOf(0x0a, pos)
-    if (nl === -1) return false
-    if (parseLine(bytes, pos, nl) !== undefined) return true
-    pos = nl + 1
-  }
-  return false
-}
-
-/**
- * Reads the records in `bytes` (starting at file offset `base`, with sequence
- * `firstSequence`). A bad or incomplete line with no valid line after it is a
- * torn tail: it ends the scan. A bad line followed by a valid one is damage in
- * the middle of the journal.
- */
-const scan = (runId: string, bytes: Uint8Array, base: number, firstSequence: number): Scan | JournalError => {
-  const records: Array<unknown> = []
-  let pos = 0
-  let sequence = firstSequence
-  while (pos < bytes.length) {
-    const nl = bytes.indexOf(0x0a, pos)
-    if (nl === -1) break
-    const parsed = parseLine(bytes, pos, nl)
-    if (parsed === undefined) {
-      if (!hasValidLineAfter(bytes, nl + 1)) break
-      return new JournalError({
-        runId,
-        reason: "corrupted",
-        sequence,
-        detail: `the line at byte ${base + pos} is damaged (checksum or JSON), and valid entries follow it`
-      })
-    }
-    if (parsed.s !== sequence) {
-      return new JournalError({
-        runId,
-        reason: "corrupted",
-        sequence,
-        detail: `the line at byte ${base + pos} holds sequence ${String(parsed.s)}, expected ${sequence}`
-      })
-    }
-    records.push(parsed)
-    sequence++
-    pos = nl + 1
-  }
-  return { records, lastSequence: sequence - 1, validEnd: base + pos }
 }
 
 export const make = Effect.fnUntraced(function*(options: FileSystemOptions) {
@@ -314,11 +243,7 @@ export const make = Effect.fnUntraced(function*(options: FileSystemOptions) {
         known.delete(runId)
         // an incomplete last line (a crash mid-write) is cut off before writing
         if (validEnd < size) yield* file.truncate(validEnd)
-        const json = encoder.encode(record.json)
-        const line = new Uint8Array(json.length + 10)
-        line.set(encoder.encode(crc32(json).toString(16).padStart(8, "0") + " "), 0)
-        line.set(json, 9)
-        line[line.length - 1] = 0x0a
+        const line = encodeLine(record.json)
         yield* file.seek(BigInt(validEnd), "start")
         yield* file.writeAll(line)
         yield* file.sync
