@@ -352,7 +352,12 @@ export const partialMetadataKey = "effect-harness/partial"
  */
 export const detailsMetadataKey = "effect-harness/details"
 
-interface Details {
+/**
+ * The facts a provider stores under {@link detailsMetadataKey}.
+ *
+ * @since 0.1.0
+ */
+export interface ProviderDetails {
   readonly code?: string | undefined
   readonly param?: string | undefined
   readonly status?: number | undefined
@@ -360,9 +365,9 @@ interface Details {
   readonly message?: string | undefined
 }
 
-const readDetails = (metadata: unknown): Details => {
+const readDetails = (metadata: unknown): ProviderDetails => {
   const value = Predicate.isObject(metadata) ? (metadata as Record<string, unknown>)[detailsMetadataKey] : undefined
-  return Predicate.isObject(value) ? value as Details : {}
+  return Predicate.isObject(value) ? value as ProviderDetails : {}
 }
 
 const readPartial = (metadata: unknown): PartialResponse | undefined => {
@@ -500,7 +505,7 @@ export const retryAfter = (error: unknown): Duration.Duration | undefined =>
  * @since 0.1.0
  */
 export const toAiErrorReason = (error: HarnessError): AiError.AiErrorReason => {
-  const details = (extra: Omit<Details, "message"> = {}) => ({
+  const details = (extra: Omit<ProviderDetails, "message"> = {}) => ({
     [detailsMetadataKey]: withDefined({ message: error.message, ...extra }) as any
   })
   const http = (status: number | undefined) => status === undefined ? {} : { http: { response: { status, headers: {} } } }

@@ -13,12 +13,7 @@ import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortEr
 /** What a broken response had delivered. */
 export type Partial = HarnessError.PartialResponse
 
-interface Details {
-  readonly code?: string | undefined
-  readonly param?: string | undefined
-  readonly status?: number | undefined
-  readonly kind?: "timeout" | "context-overflow" | "refusal" | "connection" | undefined
-  readonly message?: string | undefined
+interface Details extends HarnessError.ProviderDetails {
   readonly type?: string | undefined
 }
 
