@@ -1,5 +1,5 @@
 /**
- * `npm run chat`: an interactive support assistant in the terminal, with the
+ * `npm run chat -w packages/examples`: an interactive support assistant in the terminal, with the
  * knowledge-base tools, whose session persists.
  *
  * The history is a `Conversation` saved after every answer; `--session NAME`
@@ -8,7 +8,7 @@
  * oldest turns are compacted into a summary written by the model, and a line
  * says so. It reads lines from the terminal, or from a pipe:
  *
- *   printf 'My name is Ada\nHow do I get a refund?\n' | npm run chat -- --session demo
+ *   printf 'My name is Ada\nHow do I get a refund?\n' | npm run chat -w packages/examples -- --session demo
  */
 import { Agent, AgentEvent, Budget, ContextWindow, Conversation, RetryPolicy } from "@effect-harness/core"
 import { OpenAiModels, OpenAiTokenizer } from "@effect-harness/openai"
@@ -25,7 +25,7 @@ import * as Model from "../shared/model.ts"
 import * as Script from "./script.ts"
 import * as Session from "./session.ts"
 
-const usage = "npm run chat -- [--session NAME] [--window TOKENS] [--state DIR] [--data DIR]"
+const usage = "npm run chat -w packages/examples -- [--session NAME] [--window TOKENS] [--state DIR] [--data DIR]"
 
 const examplesDir = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -143,10 +143,10 @@ const program = Effect.gen(function*() {
       )
     }
     const saved = (yield* session.conversation.messages).length
-    yield* say(`Session ${name} saved (${Format.plural(saved, "message")}). Resume it with: npm run chat -- --session ${name}`)
+    yield* say(`Session ${name} saved (${Format.plural(saved, "message")}). Resume it with: npm run chat -w packages/examples -- --session ${name}`)
   })
 
-  const model = Model.layer({ script: Script.make(), command: "npm run chat" })
+  const model = Model.layer({ script: Script.make(), command: "npm run chat -w packages/examples" })
   const windowLayer = ContextWindow.layer({
     maxTokens: window,
     reserve: Math.min(300, Math.floor(window / 5)),

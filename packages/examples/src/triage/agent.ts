@@ -5,7 +5,7 @@
  * knowledge base does not have) is sent back to the model with the issues,
  * up to `repairs` times.
  */
-import { Agent } from "@effect-harness/core"
+import { Agent, type RetryPolicy } from "@effect-harness/core"
 import { Schema } from "effect"
 import type { Article, Ticket } from "../shared/data.ts"
 import { TriageTools } from "./tools.ts"
@@ -48,8 +48,12 @@ For each ticket:
 export const render = (ticket: Ticket): string =>
   `Ticket ${ticket.id} from ${ticket.from}\nSubject: ${ticket.subject}\n\n${ticket.body}`
 
-/** Builds the agent for a knowledge base and a model name (the name is for spans and pricing). */
-export const make = (articles: ReadonlyArray<Article>, model: string) =>
+/**
+ * Builds the agent for a knowledge base and a model name (the name is for
+ * spans and pricing); `retry` replaces the default retry policy of its model
+ * calls.
+ */
+export const make = (articles: ReadonlyArray<Article>, model: string, retry?: RetryPolicy.RetryPolicy) =>
   Agent.make({
     name: "triage",
     instructions,
@@ -60,5 +64,6 @@ export const make = (articles: ReadonlyArray<Article>, model: string) =>
     maxSteps: 8,
     repairs: 2,
     concurrency: 4,
-    model
+    model,
+    retry
   })

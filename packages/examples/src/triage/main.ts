@@ -116,7 +116,7 @@ const program = Effect.gen(function*() {
     yield* say(`Run ${plan.runId} complete.`)
   })
 
-  const tools = TriageToolsLive.pipe(Layer.provide(Layer.merge(KnowledgeBase.layer(articles), TicketBook.layer(tickets))))
+  const tools = Layer.merge(TriageToolsLive.pipe(Layer.provide(KnowledgeBase.layer(articles))), TicketBook.layer(tickets))
   yield* main.pipe(
     Effect.provide(Layer.mergeAll(
       Model.layer({ script: Script.make(), command: "npm start" }),

@@ -35,7 +35,9 @@ export const DraftReply = Tool.make("draft_reply", {
     body: Schema.String.annotate({ description: "The reply, without greeting or signature" })
   }),
   success: Schema.Struct({ ticketId: Schema.String, text: Schema.String, words: Schema.Number }),
-  failure: DraftRejected
+  failure: DraftRejected,
+  // read when the tool runs, not when its layer is built: a server provides the book per request
+  dependencies: [TicketBook]
 }).annotate(Tool.Idempotent, true) // a pure function of its arguments: safe to run again on resume
 
 export const TriageTools = Toolkit.make(SearchKb, GetArticle, DraftReply)
@@ -51,28 +53,28 @@ export const greetingName = (from: string): string => {
 
 export const TriageToolsLive = TriageTools.toLayer(Effect.gen(function*() {
   const kb = yield* kbHandlers
-  const tickets = yield* TicketBook
   return TriageTools.of({
     ...kb,
-    draft_reply: ({ body, ticketId }) => {
+    draft_reply: ({ body, ticketId }) => Effect.gen(function*() {
+      const tickets = yield* TicketBook
       const ticket = tickets.get(ticketId.trim())
       if (ticket === undefined) {
-        return Effect.fail(new DraftRejected({ reason: `No ticket "${ticketId}" in this run` }))
+        return yield* new DraftRejected({ reason: `No ticket "${ticketId}" in this run` })
       }
       const text = body.trim()
       const words = text.split(/\s+/).filter((word) => word.length > 0).length
-      if (words === 0) return Effect.fail(new DraftRejected({ reason: "The body is empty" }))
+      if (words === 0) return yield* new DraftRejected({ reason: "The body is empty" })
       if (words > maxReplyWords) {
-        return Effect.fail(new DraftRejected({ reason: `The body has ${words} words; keep it under ${maxReplyWords}` }))
+        return yield* new DraftRejected({ reason: `The body has ${words} words; keep it under ${maxReplyWords}` })
       }
       if (/^(hi|hello|dear)\b/i.test(text)) {
-        return Effect.fail(new DraftRejected({ reason: "Leave out the greeting: draft_reply adds it" }))
+        return yield* new DraftRejected({ reason: "Leave out the greeting: draft_reply adds it" })
       }
-      return Effect.succeed({
+      return {
         ticketId: ticket.id,
         text: `Hi ${greetingName(ticket.from)},\n\n${text}\n\nBest regards,\nAcme Support`,
         words
-      })
-    }
+      }
+    })
   })
 }))
