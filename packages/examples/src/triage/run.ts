@@ -208,11 +208,12 @@ export const ticketHarness = <R>(options: {
           ? Effect.fail(new BatchError({ message: explainBatch(error, info, plan.runId) }))
           : Effect.succeed<Outcome>({ _tag: "Failed", ticket, error: reason })
       }),
+      // on disk first, then on screen: a ticket shown done is a ticket saved
+      Effect.tap(options.onOutcome),
       Effect.tap((outcome) =>
         outcome._tag === "Done"
           ? progress.done(id, `${outcome.triage.category}/${outcome.triage.priority}`)
           : progress.failed(id, outcome.error)
-      ),
-      Effect.tap(options.onOutcome)
+      )
     )
   })
