@@ -53,6 +53,11 @@ const exhausted = (error: HarnessError.RetriesExhausted, info: Info, resume: str
  * helps (e.g. " (run again to resume: finished work is kept)").
  */
 export const harnessError = (error: HarnessError.Fatal, info: Info, resume = ""): string => {
+  const line = fatal(error, info, resume)
+  return line.charAt(0).toUpperCase() + line.slice(1)
+}
+
+const fatal = (error: HarnessError.Fatal, info: Info, resume: string): string => {
   switch (error._tag) {
     case "AuthenticationFailed":
       return `${where(info)} rejected the API key${status(error.status)}: ${oneLine(error.message, 160)}; ${keyHint(info)}`
