@@ -71,6 +71,9 @@ const scriptedModel = (script: Script, howToReal: string) =>
         `To use a real model: ${howToReal}`
       ]
     }
+    // the fake server keeps every request it received (tests read them): a long-running example
+    // (the HTTP server) forgets them now and then instead of growing forever
+    yield* server.reset.pipe(Effect.delay("1 minute"), Effect.forever, Effect.forkScoped)
     return realModel(info, "scripted-model-needs-no-key")
   })).pipe(Layer.provide(FakeOpenAiServer.layer({ fallback: script })))
 
