@@ -79,8 +79,9 @@ const fatal = (error: HarnessError.Fatal, info: Info, resume: string): string =>
 /** Explains a journal failure of a durable run. */
 export const journalError = (error: Journal.JournalError | Journal.JournalMismatch, fresh: string): string => {
   if (error._tag === "JournalMismatch") {
-    return `Run ${error.runId} cannot resume: its input changed since it started (step ${error.sequence}: the journal ` +
-      `holds ${oneLine(error.expected, 120)}, now ${oneLine(error.actual, 120)}); ${fresh}`
+    // the two sides are long JSON previews; where it diverged is what helps
+    return `Run ${error.runId} cannot resume: its input or code changed since it started (entry ${error.sequence} ` +
+      `of its journal differs); ${fresh}`
   }
   switch (error.reason) {
     case "conflict":

@@ -128,5 +128,5 @@ const program = Effect.gen(function*() {
 
 Cli.runMain(program, (error) =>
   error._tag === "JournalError"
-    ? Explain.journalError(error, "or start a new run with --fresh")
+    ? Explain.journalError(error, "start a new run with --fresh")
     : error.message)

@@ -156,7 +156,7 @@ const explainBatch = (error: unknown, info: Info, runId: string): string => {
   const resume = `; finished tickets are kept: run again to resume run ${runId}`
   if (HarnessError.isFatal(error)) return Explain.harnessError(error, info, resume)
   if (error instanceof Journal.JournalError || error instanceof Journal.JournalMismatch) {
-    return Explain.journalError(error, "or start a new run with --fresh")
+    return Explain.journalError(error, "start a new run with --fresh")
   }
   return `${oneLine(String((error as { message?: unknown })?.message ?? error), 200)}${resume}`
 }
