@@ -33,7 +33,7 @@ for (const file of markdownFiles()) {
     const code = match[2]!
     // Each block is its own module. Blocks that are tests (they use @effect/vitest)
     // are named *.test.ts, so the "docs" Vitest project runs them too.
-    const isTest = code.includes("@effect/vitest") && /\bit(\.effect)?\(/.test(code)
+    const isTest = code.includes("@effect/vitest") && /\b(it|describe)(\.\w+)*\(/.test(code)
     writeFileSync(join(out, `${name}_${index}${isTest ? ".test" : ""}.ts`), `${code}\nexport {}\n`)
   }
 }

@@ -18,8 +18,10 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { type Prompt, Tokenizer, Tool, Toolkit } from "effect/ai"
 import { readFileSync } from "node:fs"
+import { pathToFileURL } from "node:url"
+import { tauAirline } from "../../../scripts/fixtures.ts"
 
-const fixtures = new URL("../../../../shared/fixtures/tau-airline/", import.meta.url)
+const fixtures = pathToFileURL(`${tauAirline}/`)
 
 interface RecordedCall {
   readonly id: string

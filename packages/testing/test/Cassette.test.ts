@@ -7,8 +7,9 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import OpenAI from "openai"
+import { openaiRecorded } from "../../../scripts/fixtures.ts"
 
-const fixtures = Path.resolve(import.meta.dirname, "../../../../shared/fixtures/openai-recorded")
+const fixtures = openaiRecorded
 
 const lastUserContent = (body: unknown) => {
   const messages = (body as { messages: ReadonlyArray<{ content: string }> }).messages

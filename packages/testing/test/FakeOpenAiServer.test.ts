@@ -4,8 +4,9 @@ import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import OpenAI from "openai"
+import { openaiRecorded } from "../../../scripts/fixtures.ts"
 
-const fixtures = Path.resolve(import.meta.dirname, "../../../../shared/fixtures/openai-recorded")
+const fixtures = openaiRecorded
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   Effect.promise(() =>

@@ -5,9 +5,10 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { openaiRecorded } from "../../../../scripts/fixtures.ts"
 
 /** <repo>/../shared/fixtures/openai-recorded */
-export const fixturesDir = Path.resolve(import.meta.dirname, "../../../../../shared/fixtures/openai-recorded")
+export const fixturesDir = openaiRecorded
 
 export interface Interaction {
   readonly request: { readonly method: string; readonly path: string; readonly body: Record<string, any> }
