@@ -5,7 +5,7 @@
  * test sets them.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -18,6 +18,12 @@ const node = Number(process.versions.node.split(".")[0]) >= 24 || !existsSync(jo
   : join(root, "node_modules/.bin/node")
 
 const compileCache = mkdtempSync(join(tmpdir(), "examples-compile-cache-"))
+
+// Everything a test run creates in the temporary folder goes when its worker exits.
+const created: Array<string> = [compileCache]
+process.once("exit", () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true })
+})
 
 export type Example = "triage" | "chat" | "server"
 
@@ -96,7 +102,11 @@ export const run = async (example: Example, args: ReadonlyArray<string>, options
 }
 
 /** A fresh temporary folder. */
-export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `examples-${prefix}-`))
+export const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), `examples-${prefix}-`))
+  created.push(dir)
+  return dir
+}
 
 /** The ids of the tickets with a plain "done" line in this output. */
 export const doneTickets = (stdout: string): Array<string> =>
