@@ -4,6 +4,7 @@
  * The model variables are cleared, so the scripted model answers unless a
  * test sets them.
  */
+import { afterAll } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -19,9 +20,10 @@ const node = Number(process.versions.node.split(".")[0]) >= 24 || !existsSync(jo
 
 const compileCache = mkdtempSync(join(tmpdir(), "examples-compile-cache-"))
 
-// Everything a test run creates in the temporary folder goes when its worker exits.
+// Everything a test file creates in the temporary folder goes when the file is done
+// (this module is imported once per test file, so the hook is registered once per file).
 const created: Array<string> = [compileCache]
-process.once("exit", () => {
+afterAll(() => {
   for (const dir of created) rmSync(dir, { recursive: true, force: true })
 })
 
