@@ -1,0 +1,49 @@
+import { Harness, HarnessError } from "@effect-harness/core"
+import { TestModel } from "@effect-harness/testing"
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Schema, Stream } from "effect"
+import { LanguageModel } from "effect/ai"
+
+const say = Harness.prompt({ name: "say", output: Schema.String, render: (s: string) => s })
+
+describe("TestModel", () => {
+  it.effect("answers in script order and records each request", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* Harness.run(say, "first"), "one")
+      assert.strictEqual(yield* Harness.run(say, "second"), "two")
+      const requests = yield* TestModel.requests
+      assert.deepStrictEqual(requests.map((r) => r.lastUserText), ["first", "second"])
+      assert.strictEqual(yield* TestModel.remaining, 0)
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("one"), TestModel.text("two")]))))
+
+  it.effect("dies with ScriptExhausted, naming the call and its last user message, when the script runs out", () =>
+    Effect.gen(function*() {
+      yield* Harness.run(say, "first")
+      const exit = yield* Effect.exit(Harness.run(say, "one too many"))
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
+      const message = Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
+      assert.include(message, "no reply for call 2")
+      assert.include(message, "one too many")
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("one")]))))
+
+  it.effect("scripted errors fail the call as the provider would, on both paths", () =>
+    Effect.gen(function*() {
+      for (const direct of [true, false]) {
+        const error = yield* Harness.run(say, "x").pipe(
+          Effect.flip,
+          Effect.provide(TestModel.layer([TestModel.fail(new HarnessError.QuotaExhausted({ message: "no credit" }))], { direct }))
+        )
+        assert.strictEqual(error._tag, "QuotaExhausted")
+        assert.strictEqual(error.message, "no credit")
+      }
+    }))
+
+  it.effect("streams text deltas and tool calls through LanguageModel.streamText", () =>
+    Effect.gen(function*() {
+      const parts = yield* LanguageModel.streamText({ prompt: "hi" }).pipe(Stream.runCollect)
+      const types = Array.from(parts, (part) => part.type)
+      assert.deepStrictEqual(types, ["text-start", "text-delta", "text-end", "finish"])
+      const delta = Array.from(parts).find((part) => part.type === "text-delta")
+      assert.strictEqual(delta?.type === "text-delta" ? delta.delta : "", "streamed")
+    }).pipe(Effect.provide(TestModel.layer([TestModel.text("streamed")]))))
+})
