@@ -350,16 +350,23 @@ export const retry: {
   <In, Out, E, R>(self: Harness<In, Out, E, R>, policy?: RetryPolicy.RetryPolicy): Harness<In, Out, RetriedError<E>, R>
 } = dual(
   (args) => isHarness(args[0]),
-  <In, Out, E, R>(self: Harness<In, Out, E, R>, policy: RetryPolicy.RetryPolicy = RetryPolicy.defaultPolicy) =>
-    make(self.name, (input: In) =>
+  <In, Out, E, R>(self: Harness<In, Out, E, R>, policy: RetryPolicy.RetryPolicy = RetryPolicy.defaultPolicy) => {
+    // Most runs succeed at once: the schedule is only set up after a
+    // recoverable failure, which it then sees as the first attempt's.
+    const retryAfter = (input: In, first: E) =>
       Effect.suspend(() => {
-        let attempts = 0
+        let attempts = 1
+        let replayed = false
         const observed = Schedule.tap(policy, ({ duration, input: error }) =>
           Effect.flatMap(
             Effect.service(RetryPolicy.OnRetry),
             (onRetry) => onRetry({ harness: self.name, attempt: attempts, error, delay: duration })
           ))
         return Effect.suspend(() => {
+          if (!replayed) {
+            replayed = true
+            return Effect.fail(first)
+          }
           attempts++
           return self.run(input)
         }).pipe(
@@ -371,6 +378,13 @@ export const retry: {
             (error: E) => HarnessError.isRecoverable(error),
             (last) => Effect.fail(new HarnessError.RetriesExhausted({ attempts, last: last as HarnessError.Recoverable }))
           )
-        ) as Effect.Effect<Out, RetriedError<E>, R>
-      }))
+        )
+      })
+    return make(self.name, (input: In) =>
+      Effect.catchIf(
+        self.run(input),
+        (error: E) => HarnessError.isRecoverable(error),
+        (first) => retryAfter(input, first)
+      ) as Effect.Effect<Out, RetriedError<E>, R>)
+  }
 )

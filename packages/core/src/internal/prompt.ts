@@ -4,8 +4,8 @@
  *
  * @internal
  */
-import { Effect, Schema, SchemaAST } from "effect"
-import { type LanguageModel, Prompt } from "effect/ai"
+import { Context, Effect, Schema, SchemaAST } from "effect"
+import { LanguageModel, Prompt } from "effect/ai"
 import * as Budget from "../Budget.ts"
 import * as DirectModel from "../DirectModel.ts"
 import { type Harness, make } from "./harness.ts"
@@ -66,10 +66,6 @@ const repairRequest = (issues: string, json: boolean): string =>
     ? "Answer again with only a JSON value that satisfies the schema, and nothing else."
     : "Answer again, correcting these issues.")
 
-type Attempt<O> =
-  | { readonly ok: true; readonly value: O; readonly raw: string }
-  | { readonly ok: false; readonly raw: string; readonly issues: string }
-
 const refused = (text: string): HarnessError.ContentRefused =>
   new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: text })
 
@@ -107,58 +103,58 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
     ? { type: "json", objectName, schema: options.output }
     : { type: "text" }
 
-  // One model call, decoded once: JSON answers are parsed here and decoded
-  // with the output Schema, text answers decoded as they are.
-  const generate = (prompt: Prompt.Prompt) =>
-    Effect.flatMap(DirectModel.current, (model) =>
-      model.generate({ prompt, tools: [], toolChoice: "none", responseFormat })).pipe(
-        Effect.mapError((error) => HarnessError.fromAiError(error) as PromptError)
-      )
+  // The model of the run: the provider's direct line when it offers one,
+  // otherwise an adapter over effect's LanguageModel.
+  const modelOf = (context: Context.Context<never>): DirectModel.DirectModel["Service"] =>
+    Context.getOrUndefined(context, DirectModel.DirectModel) ??
+      DirectModel.fromLanguageModel(Context.getUnsafe(context, LanguageModel.LanguageModel))
 
-  // With a budget in the context, each call counts as a step and its usage
-  // is recorded; without one (the default) nothing extra runs. The prompt
-  // does not enforce the limits itself (its error type stays PromptError):
-  // the agent steps around it, or `Budget.guard`, do.
-  const generateBudgeted = (prompt: Prompt.Prompt) =>
-    Effect.flatMap(Effect.service(Budget.Budget), (budget) =>
-      budget.active
-        ? Effect.tap(generate(prompt), (reply) => budget.record(reply.usage, reply.model, { step: true }))
-        : generate(prompt))
+  // One model call. With a budget in the context, each call counts as a step
+  // and its usage is recorded; without one (the default) nothing extra runs.
+  // The prompt does not enforce the limits itself (its error type stays
+  // PromptError): the agent steps around it, or `Budget.guard`, do.
+  const call = (model: DirectModel.DirectModel["Service"], budget: Budget.Service, prompt: Prompt.Prompt) => {
+    const reply = Effect.mapError(
+      model.generate({ prompt, tools: [], toolChoice: "none", responseFormat }),
+      (error) => HarnessError.fromAiError(error) as PromptError
+    )
+    return budget.active
+      ? Effect.tap(reply, (reply) => budget.record(reply.usage, reply.model, { step: true }))
+      : reply
+  }
 
-  const attempt = (prompt: Prompt.Prompt): Effect.Effect<Attempt<O>, PromptError, any> =>
-    generateBudgeted(prompt).pipe(
-        Effect.flatMap((reply): Effect.Effect<Attempt<O>, PromptError, RO> => {
-          const raw = reply.text
-          if (reply.finishReason === "content-filter") return Effect.fail(refused(raw))
-          if (raw.trim().length === 0) return Effect.succeed({ ok: false, raw, issues: "The answer was empty" })
-          let value: unknown = raw
-          if (json) {
-            try {
-              value = JSON.parse(raw)
-            } catch (error) {
-              return Effect.succeed({ ok: false, raw, issues: `The answer is not valid JSON: ${(error as Error).message}` })
-            }
-          }
-          return decodeOutput(value).pipe(
-            Effect.map((value): Attempt<O> => ({ ok: true, value, raw })),
-            Effect.catchTag("SchemaError", (error) => Effect.succeed<Attempt<O>>({ ok: false, raw, issues: error.message }))
-          )
-        })
-      )
-
-  const loop = (prompt: Prompt.Prompt, repaired: number): Effect.Effect<O, PromptError, any> =>
-    Effect.flatMap(attempt(prompt), (result) => {
-      if (result.ok) return Effect.succeed(result.value)
-      if (repaired >= repairs) {
-        return Effect.fail(
-          new HarnessError.InvalidOutput({ raw: result.raw, issues: result.issues, attempts: repaired + 1 })
+  // Calls the model and decodes the answer once (JSON answers parsed here,
+  // then decoded with the output Schema); an answer that does not decode is
+  // sent back with its issues, up to `repairs` times.
+  const loop = (
+    model: DirectModel.DirectModel["Service"],
+    budget: Budget.Service,
+    prompt: Prompt.Prompt,
+    repaired: number
+  ): Effect.Effect<O, PromptError, any> =>
+    Effect.flatMap(call(model, budget, prompt), (reply): Effect.Effect<O, PromptError, any> => {
+      const raw = reply.text
+      if (reply.finishReason === "content-filter") return Effect.fail(refused(raw))
+      const repair = (issues: string): Effect.Effect<O, PromptError, any> => {
+        if (repaired >= repairs) {
+          return Effect.fail(new HarnessError.InvalidOutput({ raw, issues, attempts: repaired + 1 }))
+        }
+        const next = Prompt.concat(
+          prompt,
+          Prompt.fromMessages([Messages.assistant(raw), Messages.user(repairRequest(issues, json))])
         )
+        return loop(model, budget, next, repaired + 1)
       }
-      const next = Prompt.concat(
-        prompt,
-        Prompt.fromMessages([Messages.assistant(result.raw), Messages.user(repairRequest(result.issues, json))])
-      )
-      return loop(next, repaired + 1)
+      if (raw.trim().length === 0) return repair("The answer was empty")
+      let value: unknown = raw
+      if (json) {
+        try {
+          value = JSON.parse(raw)
+        } catch (error) {
+          return repair(`The answer is not valid JSON: ${(error as Error).message}`)
+        }
+      }
+      return Effect.catch(decodeOutput(value), (error) => repair(error.message))
     })
 
   const system = options.system
@@ -167,18 +163,26 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
     return system === undefined ? rendered : Prompt.setSystem(rendered, system)
   }
 
-  const run = (input: IE) => {
-    const decoded = decodeInput === undefined
-      ? Effect.succeed(input as unknown as I)
-      : decodeInput(input).pipe(
-        Effect.mapError((error) => new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` }))
-      )
-    return decoded.pipe(
-      Effect.flatMap((input) => loop(render(input), 0)),
-      Effect.withSpan(`Harness.prompt ${options.name}`, {
-        attributes: { "harness.name": options.name, "gen_ai.operation.name": json ? "generate_object" : "chat" }
-      })
+  // built once: the span's options (a stack trace per call would be the largest cost of the span)
+  const spanName = `Harness.prompt ${options.name}`
+  const spanOptions = {
+    attributes: { "harness.name": options.name, "gen_ai.operation.name": json ? "generate_object" : "chat" },
+    captureStackTrace: false
+  } as const
+
+  const run = (input: IE) =>
+    Effect.withSpan(
+      Effect.withFiber((fiber) => {
+        const model = modelOf(fiber.context)
+        const budget = fiber.getRef(Budget.Budget)
+        if (decodeInput === undefined) return loop(model, budget, render(input as unknown as I), 0)
+        return decodeInput(input).pipe(
+          Effect.mapError((error) => new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` })),
+          Effect.flatMap((input) => loop(model, budget, render(input), 0))
+        )
+      }),
+      spanName,
+      spanOptions
     )
-  }
   return make(options.name, run) as Harness<IE, O, PromptError, LanguageModel.LanguageModel | RI | RO>
 }
