@@ -23,7 +23,8 @@
  * @since 0.1.0
  */
 import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import OpenAI from "openai"
+import type OpenAI from "openai"
+import { AbortableOpenAI } from "./internal/abort.ts"
 
 /**
  * The client service: the configured SDK client.
@@ -90,7 +91,8 @@ export const make = (options: Options): Effect.Effect<OpenAiClient["Service"], O
       try: () =>
         OpenAiClient.of({
           baseURL,
-          sdk: new OpenAI({
+          // an OpenAI client whose requests can be aborted without a caller signal (see internal/abort.ts)
+          sdk: new AbortableOpenAI({
             apiKey,
             baseURL,
             organization: options.organization ?? null,

@@ -37,6 +37,7 @@ import { DirectModel } from "@effect-harness/core"
 import { Cause, Context, Effect, Layer, Stream } from "effect"
 import { AiError, LanguageModel, type Response } from "effect/ai"
 import type OpenAI from "openai"
+import * as Abort from "./internal/abort.ts"
 import * as Chat from "./internal/chat.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Responses from "./internal/responses.ts"
@@ -119,10 +120,13 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
     systemRole: options.systemMessageRole ?? "system"
   }
 
-  const send = (body: JsonObject, signal: AbortSignal): Promise<any> =>
+  const send = (body: JsonObject, options: Abort.RequestOptions): Promise<any> =>
     chat
-      ? sdk.chat.completions.create(body as any, { signal })
-      : sdk.responses.create(body as any, { signal })
+      ? sdk.chat.completions.create(body as any, options)
+      : sdk.responses.create(body as any, options)
+  // Our own client aborts a request through its link; a client built
+  // elsewhere gets the call's signal.
+  const abortable = Abort.isAbortable(sdk)
 
   const bodyOf = (input: Chat.RequestInput, stream: boolean, direct: boolean, method: string): JsonObject =>
     chat ? Chat.body(input, settings, stream, direct, method) : responsesBody(input, stream, direct)
@@ -148,10 +152,29 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
     method: string,
     read: (response: JsonObject, method: string) => A
   ): Effect.Effect<A, AiError.AiError> =>
-    Effect.tryPromise({
-      try: (signal) => send(bodyOf(input, false, direct, method), signal).then((response) => readSafely(response, method, read)),
-      catch: toAiError(method, url)
-    })
+    abortable
+      ? Effect.callback<A, AiError.AiError>((resume) => {
+        const link = Abort.makeLink()
+        const fail = (error: unknown) => resume(Effect.fail(toAiError(method, url)(error)))
+        try {
+          send(bodyOf(input, false, direct, method), Abort.requestOptions(link)).then((response) => {
+            let value: A
+            try {
+              value = readSafely(response, method, read)
+            } catch (error) {
+              return fail(error)
+            }
+            resume(Effect.succeed(value))
+          }, fail)
+        } catch (error) {
+          fail(error)
+        }
+        return Effect.sync(() => Abort.abort(link))
+      })
+      : Effect.tryPromise({
+        try: (signal) => send(bodyOf(input, false, direct, method), { signal }).then((response) => readSafely(response, method, read)),
+        catch: toAiError(method, url)
+      })
 
   const readParts = chat ? Chat.parts : Responses.parts
   const readReply = chat ? Chat.reply : Responses.reply
@@ -159,12 +182,16 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const streamText = (input: Chat.RequestInput): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
     Stream.unwrap(Effect.gen(function*() {
       const method = "streamText"
-      const controller = yield* Effect.acquireRelease(
-        Effect.sync(() => new AbortController()),
-        (controller) => Effect.sync(() => controller.abort())
+      const options = yield* Effect.acquireRelease(
+        Effect.sync(() => abortable ? { link: Abort.makeLink() } : { controller: new AbortController() }),
+        (options) => Effect.sync(() => "link" in options ? Abort.abort(options.link) : options.controller.abort())
       )
       const iterator: AsyncIterator<JsonObject> = yield* Effect.tryPromise({
-        try: () => send(bodyOf(input, true, false, method), controller.signal).then((s) => s[Symbol.asyncIterator]()),
+        try: () =>
+          send(
+            bodyOf(input, true, false, method),
+            "link" in options ? Abort.requestOptions(options.link) : { signal: options.controller.signal }
+          ).then((s) => s[Symbol.asyncIterator]()),
         catch: toAiError(method, url)
       })
       const state = chat ? new Chat.StreamState(method) : new ResponsesStreamState(method)
