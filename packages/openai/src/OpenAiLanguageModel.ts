@@ -182,9 +182,16 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const streamText = (input: Chat.RequestInput): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
     Stream.unwrap(Effect.gen(function*() {
       const method = "streamText"
+      // a stream read to its end needs no abort (an abort builds a DOMException with a stack trace)
+      const request = { ended: false }
       const options = yield* Effect.acquireRelease(
         Effect.sync(() => abortable ? { link: Abort.makeLink() } : { controller: new AbortController() }),
-        (options) => Effect.sync(() => "link" in options ? Abort.abort(options.link) : options.controller.abort())
+        (options) =>
+          Effect.sync(() => {
+            if (request.ended) return
+            if ("link" in options) Abort.abort(options.link)
+            else options.controller.abort()
+          })
       )
       const iterator: AsyncIterator<JsonObject> = yield* Effect.tryPromise({
         try: () =>
@@ -195,14 +202,13 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
         catch: toAiError(method, url)
       })
       const state = chat ? new Chat.StreamState(method) : new ResponsesStreamState(method)
-      let ended = false
       // reads chunks until one gives parts; after the last, the closing parts
       const next = async (): Promise<Array<Response.StreamPartEncoded> | undefined> => {
-        if (ended) return undefined
+        if (request.ended) return undefined
         while (true) {
           const result = await iterator.next()
           if (result.done === true) {
-            ended = true
+            request.ended = true
             return state.end()
           }
           const parts = readSafely(result.value, method, (chunk) => state.chunk(chunk))
