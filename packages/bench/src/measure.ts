@@ -14,8 +14,25 @@ export interface Stats {
   readonly p95Us: number
   readonly p99Us: number
   readonly meanUs: number
-  /** Client CPU (user + system) per call, in µs. */
+  /** Client CPU (user + system) per call, in µs (see {@link cpuPerCall}). */
   readonly cpuUs: number
+  /** The CPU of the interleaved calls themselves, each call's window on its own (noisier). */
+  readonly cpuInterleavedUs?: number | undefined
+}
+
+/**
+ * Latency from single calls interleaved (A B C, rotated), then the client CPU
+ * per call from rotated blocks (see {@link cpuPerCall}).
+ */
+export const compare = async (
+  sides: Readonly<Record<string, () => Promise<unknown>>>,
+  options: { readonly warmup: number; readonly rounds: number; readonly blocks: number; readonly perBlock: number }
+): Promise<Record<string, Stats>> => {
+  const latency = await interleaved(sides, options)
+  const cpu = await cpuPerCall(sides, options)
+  return Object.fromEntries(
+    Object.keys(sides).map((name) => [name, { ...latency[name]!, cpuUs: cpu[name]!, cpuInterleavedUs: latency[name]!.cpuUs }])
+  )
 }
 
 export const percentile = (sorted: ReadonlyArray<number>, p: number): number => {
@@ -35,6 +52,19 @@ export const summarize = (latenciesUs: ReadonlyArray<number>, cpuUs: number): St
     meanUs: sum / Math.max(1, sorted.length),
     cpuUs
   }
+}
+
+/**
+ * The order of round `i`: the sides rotated by `i`, alternately forwards and
+ * backwards, so that over the rounds every side runs first, last, and right
+ * after every other side equally often (what one side leaves behind, such as
+ * garbage to collect, is not always paid by the same neighbour).
+ */
+export const rotation = (names: ReadonlyArray<string>, i: number): ReadonlyArray<string> => {
+  const n = names.length
+  const shift = Math.floor(i / 2) % n
+  const rotated = names.map((_, k) => names[(k + shift) % n]!)
+  return i % 2 === 0 ? rotated : rotated.reverse()
 }
 
 const nowUs = () => Number(process.hrtime.bigint()) / 1000
@@ -59,9 +89,7 @@ export const interleaved = async (
   const latencies: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
   const cpu: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]))
   for (let i = 0; i < options.rounds; i++) {
-    // alternate the order each round, so no side always runs first
-    const order = i % 2 === 0 ? names : [...names].reverse()
-    for (const name of order) {
+    for (const name of rotation(names, i)) {
       const cpuStart = cpuNowUs()
       const start = nowUs()
       await sides[name]!()
@@ -70,6 +98,30 @@ export const interleaved = async (
     }
   }
   return Object.fromEntries(names.map((name) => [name, summarize(latencies[name]!, cpu[name]! / options.rounds)]))
+}
+
+/**
+ * Client CPU (user + system) per call, per side, in µs: the sides run in
+ * rotated blocks of `perBlock` consecutive calls, and each block's CPU time is
+ * charged to its side. Blocks charge each side with the garbage collection
+ * and deferred work its own calls cause, which single interleaved calls
+ * cannot (a collection often falls in the call after the one that caused it).
+ */
+export const cpuPerCall = async (
+  sides: Readonly<Record<string, () => Promise<unknown>>>,
+  options: { readonly blocks: number; readonly perBlock: number }
+): Promise<Record<string, number>> => {
+  const names = Object.keys(sides)
+  const cpu: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]))
+  for (let i = 0; i < options.blocks; i++) {
+    for (const name of rotation(names, i)) {
+      const call = sides[name]!
+      const start = cpuNowUs()
+      for (let k = 0; k < options.perBlock; k++) await call()
+      cpu[name]! += cpuNowUs() - start
+    }
+  }
+  return Object.fromEntries(names.map((name) => [name, cpu[name]! / (options.blocks * options.perBlock)]))
 }
 
 /**
@@ -99,8 +151,7 @@ export const throughput = async (
   // one warm-up batch per side
   for (const name of names) await batch(sides[name]!)
   for (let i = 0; i < options.batches; i++) {
-    const order = i % 2 === 0 ? names : [...names].reverse()
-    for (const name of order) {
+    for (const name of rotation(names, i)) {
       const us = await batch(sides[name]!)
       totals[name]!.calls += options.perBatch
       totals[name]!.us += us
@@ -109,28 +160,50 @@ export const throughput = async (
   return Object.fromEntries(names.map((name) => [name, totals[name]!.calls / (totals[name]!.us / 1e6)]))
 }
 
+const gcNow = (): boolean => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) return false
+  gc()
+  return true
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 /**
- * Heap used per in-flight call: starts `count` calls at once against a server
- * that holds its answers, and measures the heap growth after a full GC while
- * they wait. Needs `node --expose-gc`.
+ * Heap used per in-flight call, per side: starts `count` calls at once
+ * against a server that holds its answers, waits `settleMs` for every call to
+ * reach the server, and measures the heap growth after a full GC while they
+ * wait; then lets them finish. Sides are measured in interleaved rounds (the
+ * median is reported). Needs `node --expose-gc` (NaN without it).
  */
 export const heapPerCall = async (
-  start: (count: number) => { readonly inFlight: Promise<void>; readonly release: () => void },
-  count: number
-): Promise<number> => {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) return Number.NaN
-  gc()
-  const before = process.memoryUsage().heapUsed
-  const { inFlight, release } = start(count)
-  // let every call reach the server and wait there
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  gc()
-  const during = process.memoryUsage().heapUsed
-  release()
-  await inFlight
-  return (during - before) / count
+  sides: Readonly<Record<string, () => Promise<unknown>>>,
+  options: { readonly count: number; readonly rounds: number; readonly settleMs: number }
+): Promise<Record<string, number>> => {
+  const names = Object.keys(sides)
+  const start = (call: () => Promise<unknown>) => Promise.all(Array.from({ length: options.count }, call))
+  // warm-up: every side once, all at the same time
+  await Promise.all(names.map((name) => start(sides[name]!)))
+  const samples: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
+  for (let i = 0; i < options.rounds; i++) {
+    for (const name of rotation(names, i)) {
+      if (!gcNow()) return Object.fromEntries(names.map((n) => [n, Number.NaN]))
+      const before = process.memoryUsage().heapUsed
+      const inFlight = start(sides[name]!)
+      await sleep(options.settleMs)
+      gcNow()
+      const during = process.memoryUsage().heapUsed
+      await inFlight
+      samples[name]!.push((during - before) / options.count)
+    }
+  }
+  return Object.fromEntries(names.map((name) => [name, percentile(samples[name]!.sort((a, b) => a - b), 0.5)]))
 }
+
+/** Runs a full GC when node runs with `--expose-gc`; says whether it did. */
+export const collect = gcNow
+
+export { sleep }
 
 export const format = (value: number, digits = 0) =>
   Number.isFinite(value) ? value.toFixed(digits) : "n/a"

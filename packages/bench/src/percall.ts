@@ -1,0 +1,131 @@
+/**
+ * Section 1, per-call overhead: the same structured-output call, streamed
+ * answer and 5-step tool loop through the raw `openai` SDK (the floor),
+ * effect-harness and the Vercel AI SDK, interleaved against one
+ * `FakeOpenAiServer` in a child process. Sequential latency (median, p95),
+ * client CPU per call, throughput at concurrency 64, heap per in-flight call.
+ */
+import { compare, heapPerCall, throughput } from "./measure.ts"
+import { comparison, ratio, type Report } from "./report.ts"
+import type { RunningServer } from "./server.ts"
+import * as Sides from "./sides.ts"
+import { format } from "./measure.ts"
+
+export interface PerCallOptions {
+  /** Sequential rounds per comparison (scaled down with `--quick`). */
+  readonly scale: number
+}
+
+const section = "per-call"
+
+export const runPerCall = async (report: Report, server: RunningServer, options: PerCallOptions): Promise<void> => {
+  const raw = Sides.raw(server.url)
+  const vercel = Sides.vercel(server.url)
+  const harness = await Sides.harness(server.url)
+  const ours = harness.value
+  const names = {
+    raw: "raw openai SDK",
+    ours: "effect-harness",
+    vercel: "Vercel AI SDK"
+  }
+  const n = (count: number) => Math.max(20, Math.round(count * options.scale))
+
+  try {
+    report.print("== 1. Per-call overhead ==")
+    report.print()
+
+    // structured output, sequential
+    const structured = await compare(
+      { raw: raw.structured, ours: ours.structured, vercel: vercel.structured },
+      { warmup: n(300), rounds: n(2000), blocks: 20, perBlock: n(100) }
+    )
+    comparison(report, section, "Structured-output call", [
+      { side: `${names.raw} + JSON.parse`, stats: structured.raw! },
+      { side: `${names.ours}: Harness.prompt + retry + OpenAiLanguageModel`, stats: structured.ours! },
+      { side: `${names.vercel}: generateText + Output.object`, stats: structured.vercel! }
+    ], { side: `${names.ours}: Harness.prompt + retry + OpenAiLanguageModel`, medianRatio: 1.05, addedCpuUs: 50 })
+
+    // throughput at concurrency 64
+    const concurrency = 64
+    const tput = await throughput(
+      { raw: raw.structured, ours: ours.structured, vercel: vercel.structured },
+      { concurrency, perBatch: n(2000), batches: 4 }
+    )
+    report.print(`Structured-output throughput at concurrency ${concurrency}`)
+    const tputRows: Array<Array<string>> = []
+    for (const [key, side] of [["raw", names.raw], ["ours", names.ours], ["vercel", names.vercel]] as const) {
+      const value = tput[key]!
+      const r = value / tput.raw!
+      const targeted = key === "ours"
+      report.add({
+        section,
+        metric: `Structured-output throughput at concurrency ${concurrency}`,
+        side,
+        value,
+        unit: "calls/s",
+        ratio: r,
+        ...(targeted ? { target: "ratio >= 0.95", met: r >= 0.95 } : {})
+      })
+      tputRows.push([side, `${format(value)} calls/s`, ratio(r), targeted ? `>=0.95x ${r >= 0.95 ? "met" : "MISSED"}` : ""])
+    }
+    report.table(["side", "throughput", "ratio", "target"], tputRows)
+    report.print()
+
+    // streaming
+    const stream = await compare(
+      { raw: raw.stream, ours: ours.stream, vercel: vercel.stream },
+      { warmup: n(100), rounds: n(600), blocks: 20, perBlock: n(30) }
+    )
+    comparison(report, section, "Streamed answer (60 chunks)", [
+      { side: `${names.raw}, stream: true`, stats: stream.raw! },
+      { side: `${names.ours}: LanguageModel.streamText + OpenAiLanguageModel`, stats: stream.ours! },
+      { side: `${names.vercel}: streamText`, stats: stream.vercel! }
+    ], { side: `${names.ours}: LanguageModel.streamText + OpenAiLanguageModel`, medianRatio: 1.1 })
+
+    // 5-step tool loop
+    const loop = await compare(
+      { raw: raw.toolLoop, ours: ours.toolLoop, vercel: vercel.toolLoop },
+      { warmup: n(60), rounds: n(400), blocks: 20, perBlock: n(20) }
+    )
+    comparison(report, section, "5-step tool loop", [
+      { side: `hand-written loop on the ${names.raw}`, stats: loop.raw! },
+      { side: `${names.ours}: Agent`, stats: loop.ours! },
+      { side: `${names.vercel}: generateText + tools`, stats: loop.vercel! }
+    ], { side: `${names.ours}: Agent`, medianRatio: 1.1 })
+
+    // heap per in-flight call
+    const holdRaw = Sides.raw(server.holdUrl)
+    const holdVercel = Sides.vercel(server.holdUrl)
+    const holdOurs = await Sides.harness(server.holdUrl)
+    try {
+      const count = 256
+      const heap = await heapPerCall(
+        { raw: holdRaw.structured, ours: holdOurs.value.structured, vercel: holdVercel.structured },
+        { count, rounds: 3, settleMs: 600 }
+      )
+      report.print(`Heap per in-flight structured call (${count} calls held by the server, after a full GC)`)
+      const rows: Array<Array<string>> = []
+      for (const [key, side] of [["raw", names.raw], ["ours", names.ours], ["vercel", names.vercel]] as const) {
+        const kb = heap[key]! / 1024
+        const r = heap[key]! / heap.raw!
+        const targeted = key === "ours"
+        report.add({
+          section,
+          metric: "Heap per in-flight structured call",
+          side,
+          value: kb,
+          unit: "KB",
+          ratio: r,
+          ...(targeted ? { target: "<= 35 KB", met: kb <= 35 } : {})
+        })
+        rows.push([side, `${format(kb, 1)} KB`, ratio(r), targeted ? `<=35 KB ${kb <= 35 ? "met" : "MISSED"}` : ""])
+      }
+      report.table(["side", "heap/call", "ratio", "target"], rows)
+      report.print()
+    } finally {
+      await holdOurs.close()
+    }
+  } finally {
+    await harness.close()
+  }
+}

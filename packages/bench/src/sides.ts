@@ -1,0 +1,191 @@
+/**
+ * The three sides of the per-call comparisons, each built once against a
+ * base URL: the raw `openai` SDK (the floor), effect-harness
+ * (`Harness.prompt` + `Harness.retry` over `OpenAiLanguageModel`, the core
+ * `Agent`, effect's `LanguageModel.streamText`), and the Vercel AI SDK
+ * (`ai` + `@ai-sdk/openai`). Every side asks the same question, with the same
+ * output schema and the same tool, and gets the same canned answers.
+ */
+import { createOpenAI } from "@ai-sdk/openai"
+import { Agent, Harness } from "@effect-harness/core"
+import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
+import { generateText, Output, stepCountIs, streamText, tool } from "ai"
+import { Context, Effect, Exit, Layer, Schema, Scope, Stream } from "effect"
+import { LanguageModel, Tool, Toolkit } from "effect/ai"
+import OpenAI from "openai"
+import { z } from "zod"
+
+export const model = "gpt-4o-mini"
+export const apiKey = "sk-bench"
+export const question = "Which city is the Eiffel Tower in? Answer with the city, its country, population and landmarks."
+export const streamQuestion = "Tell me about Paris."
+export const loopQuestion = "Where is my order A-1001? Check the related orders too."
+
+/** A call of one side: resolves to its (decoded) answer. */
+export type Call = () => Promise<unknown>
+
+export interface Sides {
+  readonly structured: Call
+  readonly stream: Call
+  readonly toolLoop: Call
+}
+
+// -----------------------------------------------------------------------------
+// The output schema and the tool, in each library's terms
+// -----------------------------------------------------------------------------
+
+const City = Schema.Struct({
+  city: Schema.String,
+  country: Schema.String,
+  population: Schema.Number,
+  landmarks: Schema.Array(Schema.String)
+})
+
+const cityJsonSchema = {
+  type: "object",
+  properties: {
+    city: { type: "string" },
+    country: { type: "string" },
+    population: { type: "number" },
+    landmarks: { type: "array", items: { type: "string" } }
+  },
+  required: ["city", "country", "population", "landmarks"],
+  additionalProperties: false
+}
+
+const zCity = z.object({ city: z.string(), country: z.string(), population: z.number(), landmarks: z.array(z.string()) })
+
+const lookup = (orderId: string) => ({ orderId, status: "shipped", eta: "Thursday" })
+
+const Lookup = Tool.make("lookup", {
+  description: "Looks up an order by id",
+  parameters: Schema.Struct({ orderId: Schema.String }),
+  success: Schema.Struct({ orderId: Schema.String, status: Schema.String, eta: Schema.String })
+})
+const LookupKit = Toolkit.make(Lookup)
+
+const lookupJsonSchema = {
+  type: "object",
+  properties: { orderId: { type: "string" } },
+  required: ["orderId"],
+  additionalProperties: false
+}
+
+// -----------------------------------------------------------------------------
+// Raw openai SDK: the floor
+// -----------------------------------------------------------------------------
+
+export const raw = (baseURL: string): Sides => {
+  const client = new OpenAI({ apiKey, baseURL, maxRetries: 0, logLevel: "off" })
+  const tools: Array<OpenAI.Chat.ChatCompletionTool> = [{
+    type: "function",
+    function: { name: "lookup", description: "Looks up an order by id", parameters: lookupJsonSchema }
+  }]
+  return {
+    structured: async () => {
+      const completion = await client.chat.completions.create({
+        model,
+        messages: [{ role: "user", content: question }],
+        response_format: { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } }
+      })
+      return JSON.parse(completion.choices[0]!.message.content!)
+    },
+    stream: async () => {
+      const stream = await client.chat.completions.create({
+        model,
+        messages: [{ role: "user", content: streamQuestion }],
+        stream: true,
+        stream_options: { include_usage: true }
+      })
+      let text = ""
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ""
+      return text
+    },
+    toolLoop: async () => {
+      const messages: Array<OpenAI.Chat.ChatCompletionMessageParam> = [{ role: "user", content: loopQuestion }]
+      for (let step = 0; step < 10; step++) {
+        const completion = await client.chat.completions.create({ model, messages, tools })
+        const message = completion.choices[0]!.message
+        const calls = message.tool_calls ?? []
+        if (calls.length === 0) return message.content
+        messages.push({ role: "assistant", content: message.content, tool_calls: calls })
+        for (const call of calls) {
+          if (call.type !== "function") continue
+          const args = JSON.parse(call.function.arguments) as { orderId: string }
+          messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify(lookup(args.orderId)) })
+        }
+      }
+      throw new Error("the loop did not end")
+    }
+  }
+}
+
+// -----------------------------------------------------------------------------
+// effect-harness
+// -----------------------------------------------------------------------------
+
+const structuredHarness = Harness.prompt({
+  name: "city",
+  output: City,
+  render: (input: string) => input
+}).pipe(Harness.retry())
+
+const agent = Agent.make({ name: "support", toolkit: LookupKit, maxSteps: 10 })
+
+const LookupHandlers = LookupKit.toLayer({ lookup: ({ orderId }) => Effect.succeed(lookup(orderId)) })
+
+export interface Built<A> {
+  readonly value: A
+  readonly close: () => Promise<void>
+}
+
+export const harness = async (baseURL: string): Promise<Built<Sides>> => {
+  const layer = Layer.mergeAll(
+    OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, baseURL }))),
+    LookupHandlers
+  )
+  const scope = Effect.runSync(Scope.make())
+  const context: Context.Context<Layer.Success<typeof layer>> = await Effect.runPromise(
+    Scope.provide(Layer.build(layer), scope)
+  )
+  const run = Effect.runPromiseWith(context)
+  const streamed = LanguageModel.streamText({ prompt: streamQuestion }).pipe(
+    Stream.runFold(() => "", (text, part) => part.type === "text-delta" ? text + part.delta : text)
+  )
+  return {
+    value: {
+      structured: () => run(Harness.run(structuredHarness, question)),
+      stream: () => run(streamed),
+      toolLoop: () => run(Agent.run(agent, loopQuestion))
+    },
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+// -----------------------------------------------------------------------------
+// Vercel AI SDK
+// -----------------------------------------------------------------------------
+
+export const vercel = (baseURL: string): Sides => {
+  const provider = createOpenAI({ apiKey, baseURL })
+  const chat = provider.chat(model)
+  const tools = {
+    lookup: tool({
+      description: "Looks up an order by id",
+      inputSchema: z.object({ orderId: z.string() }),
+      execute: async ({ orderId }) => lookup(orderId)
+    })
+  }
+  const output = Output.object({ schema: zCity, name: "city" })
+  return {
+    structured: async () => (await generateText({ model: chat, prompt: question, output, maxRetries: 0 })).output,
+    stream: async () => {
+      const result = streamText({ model: chat, prompt: streamQuestion, maxRetries: 0 })
+      let text = ""
+      for await (const delta of result.textStream) text += delta
+      return text
+    },
+    toolLoop: async () =>
+      (await generateText({ model: chat, prompt: loopQuestion, tools, stopWhen: stepCountIs(10), maxRetries: 0 })).text
+  }
+}
