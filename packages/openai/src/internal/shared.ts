@@ -6,7 +6,7 @@
  * @internal
  */
 import type { DirectModel } from "@effect-harness/core"
-import type { Schema } from "effect"
+import { Schema } from "effect"
 import { AiError, LanguageModel, OpenAiStructuredOutput, type Prompt, type Response, Tool } from "effect/ai"
 
 /** A JSON object as sent on the wire. */
@@ -107,24 +107,45 @@ export const codecTransformer: LanguageModel.CodecTransformer = (schema) => {
   return { codec: codec as any, jsonSchema }
 }
 
-const directSchemas = new WeakMap<Schema.Top, OutputSchema>()
+/**
+ * The schema sent for a structured answer: the strict, converted one when the
+ * conversion succeeded (the same for both paths), the original otherwise.
+ */
+export const outputSchema = (schema: Schema.Top, _direct: boolean): OutputSchema => {
+  const result = convert(schema)
+  return { schema: result.jsonSchema, strict: result.strict }
+}
+
+const normalizers = new WeakMap<Schema.Top, ((text: string) => string) | null>()
 
 /**
- * The schema sent for a structured answer. Through `LanguageModel` the answer
- * is decoded with the converted codec, so the converted schema is sent
- * strictly. Through `DirectModel` the harness decodes with its own Schema:
- * when the conversion had to change the encoded form (optional fields become
- * nullable, tuples objects), the original schema is sent without strict mode.
+ * Through `DirectModel` the harness decodes the answer with its own Schema.
+ * When OpenAI's strict form differs from that Schema's own encoding (optional
+ * fields sent as nullable, non-finite numbers left out...), a strict answer is
+ * brought back to the original encoding: decoded with the converted codec,
+ * encoded with the original Schema. An answer that does not decode is passed
+ * on as it is, for the harness to report and repair. `undefined` when there is
+ * nothing to do (most schemas: the strict form is the encoding).
  */
-export const outputSchema = (schema: Schema.Top, direct: boolean): OutputSchema => {
-  const result = convert(schema)
-  if (!direct || result.codec === schema || !result.strict) return { schema: result.jsonSchema, strict: result.strict }
-  let cached = directSchemas.get(schema)
+export const directAnswer = (schema: Schema.Top): ((text: string) => string) | undefined => {
+  let cached = normalizers.get(schema)
   if (cached === undefined) {
-    cached = { schema: LanguageModel.defaultCodecTransformer(schema as any).jsonSchema as JsonObject, strict: false }
-    directSchemas.set(schema, cached)
+    const result = convert(schema)
+    if (!result.strict || result.codec === schema) cached = null
+    else {
+      const decode = Schema.decodeUnknownSync(result.codec as any)
+      const encode = Schema.encodeUnknownSync(schema as any)
+      cached = (text: string) => {
+        try {
+          return JSON.stringify(encode(decode(JSON.parse(text))))
+        } catch {
+          return text
+        }
+      }
+    }
+    normalizers.set(schema, cached)
   }
-  return cached
+  return cached ?? undefined
 }
 
 // -----------------------------------------------------------------------------
