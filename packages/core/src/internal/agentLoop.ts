@@ -18,6 +18,7 @@ import * as HarnessError from "../HarnessError.ts"
 import * as Journal from "../Journal.ts"
 import * as Model from "./agentModel.ts"
 import { conversationStore, localStore, messageJson, type Store, unanswered } from "./agentStore.ts"
+import { decodeFinal, repairRequest, stepFinished, toStep } from "./agentSteps.ts"
 import * as Tools from "./agentTools.ts"
 import type { Harness } from "./harness.ts"
 
@@ -138,18 +139,6 @@ const prepare = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContex
     state.truncated = prepared.truncated
   }
   return prepared
-})
-
-const toStep = (reply: DirectModel.Reply, dropCalls: boolean): Model.ModelStep => ({
-  text: reply.text,
-  toolCalls: dropCalls ? [] : reply.toolCalls,
-  finishReason: reply.finishReason,
-  usage: {
-    ...(reply.usage.inputTokens === undefined ? {} : { inputTokens: reply.usage.inputTokens }),
-    ...(reply.usage.outputTokens === undefined ? {} : { outputTokens: reply.usage.outputTokens }),
-    ...(reply.usage.cachedInputTokens === undefined ? {} : { cachedInputTokens: reply.usage.cachedInputTokens })
-  },
-  ...(reply.model === undefined ? {} : { model: reply.model })
 })
 
 // One journaled model call. The journal request is the messages this run
@@ -320,24 +309,6 @@ const toolPhase = Effect.fnUntraced(function*<O>(
   return records
 })
 
-const repairRequest = (issues: string): string =>
-  `Your final answer was not valid.\nIssues:\n${issues}\n` +
-  "Answer again with only a JSON value that satisfies the schema, and nothing else."
-
-const decodeFinal = <O>(config: Config<O>, text: string) => {
-  if (text.trim().length === 0) return Effect.succeed({ ok: false as const, issues: "The answer was empty" })
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    return Effect.succeed({ ok: false as const, issues: `The answer is not valid JSON: ${(error as Error).message}` })
-  }
-  return config.decode!(value).pipe(
-    Effect.map((value) => ({ ok: true as const, value })),
-    Effect.catchTag("SchemaError", (error) => Effect.succeed({ ok: false as const, issues: error.message }))
-  )
-}
-
 const record = (state: RunState, step: Model.ModelStep, toolCalls: ReadonlyArray<Model.ToolCallRecord>) => {
   const record: Model.StepRecord = {
     step: state.step,
@@ -352,17 +323,6 @@ const record = (state: RunState, step: Model.ModelStep, toolCalls: ReadonlyArray
   return record
 }
 
-const stepFinished = (config: Config<any>, record: Model.StepRecord) =>
-  AgentEvent.StepFinished({
-    agent: config.name,
-    step: record.step,
-    failed: record.failed,
-    toolCalls: record.toolCalls.length,
-    finishReason: record.finishReason,
-    inputTokens: record.inputTokens,
-    outputTokens: record.outputTokens
-  })
-
 const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, forceFinal: boolean) {
   let final = forceFinal
   while (true) {
@@ -372,12 +332,12 @@ const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, 
     const reply = yield* modelStep(config, ctx, state, final)
     if (reply.toolCalls.length === 0) {
       const done = record(state, reply, [])
-      if (ctx.emit) yield* ctx.emit(stepFinished(config, done))
+      if (ctx.emit) yield* ctx.emit(stepFinished(config.name, done))
       let output: O
       if (config.decode === undefined) {
         output = reply.text as O
       } else {
-        const decoded = yield* decodeFinal(config, reply.text)
+        const decoded = yield* decodeFinal(config.decode!, reply.text)
         if (!decoded.ok) {
           if (state.repairs >= config.repairs) {
             return yield* new HarnessError.InvalidOutput({
@@ -402,7 +362,7 @@ const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, 
     }
     const calls = yield* toolPhase(config, ctx, state, reply.toolCalls, undefined)
     const done = record(state, reply, calls)
-    if (ctx.emit) yield* ctx.emit(stepFinished(config, done))
+    if (ctx.emit) yield* ctx.emit(stepFinished(config.name, done))
     if (config.stopWhen?.({ step: state.step, last: done, usage: usageOf(state) }) === true) final = true
   }
 })
@@ -428,7 +388,7 @@ export const resume = Effect.fnUntraced(function*<O>(
   state.step = paused.step
   const calls = yield* toolPhase(config, ctx, state, paused.calls, decisions)
   const done = record(state, { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }, calls)
-  if (ctx.emit) yield* ctx.emit(stepFinished(config, done))
+  if (ctx.emit) yield* ctx.emit(stepFinished(config.name, done))
   const stop = config.stopWhen?.({ step: state.step, last: done, usage: usageOf(state) }) === true
   return yield* loop(config, ctx, state, stop)
 })
