@@ -9,6 +9,7 @@
  * - every charge (not idempotent) happened at most once, and exactly once when
  *   its result was recorded; every note (idempotent) at least once.
  */
+import { assert } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -297,3 +298,12 @@ export const printReport = (report: CrashReport) =>
       ...report.failures.map((failure) => `  FAILURE ${failure}`)
     ].join("\n")
   )
+
+/** What every crash suite must show, whatever the store. */
+export const assertCrashReport = (report: CrashReport) => {
+  assert.deepStrictEqual(report.failures, [])
+  assert.isAtLeast(report.kills, 50)
+  assert.isAtLeast(report.killsAfterWrite, 16)
+  assert.isAtLeast(report.killsAtRandom, 10)
+  assert.strictEqual(report.chargesTwice, 0)
+}

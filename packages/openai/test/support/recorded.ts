@@ -82,7 +82,8 @@ export type Expected =
     readonly param: string | undefined
   }
 
-const args = (text: string): unknown => {
+/** Tool-call arguments as the SDK would parse them: JSON, or the raw text when it is not JSON. */
+export const args = (text: string): unknown => {
   if (text.length === 0) return {}
   try {
     return JSON.parse(text)

@@ -12,7 +12,7 @@
  */
 import { Schema } from "effect"
 import { type LanguageModel, Prompt, Tool } from "effect/ai"
-import type { Api } from "./recorded.ts"
+import { type Api, args } from "./recorded.ts"
 
 export interface Converted {
   readonly prompt: Prompt.Prompt
@@ -25,14 +25,6 @@ export interface Converted {
   readonly unsupported: Array<string>
 }
 
-const args = (text: string): unknown => {
-  if (text.length === 0) return {}
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
 
 const mediaOf = (url: string, fallback: string) => url.startsWith("data:") ? url.slice(5, url.indexOf(";")) : fallback
 
