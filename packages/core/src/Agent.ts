@@ -154,27 +154,27 @@ export const make = <
   In = Prompt.RawInput
 >(options: Options<Tools, In, O, RO>): Agent<In, O, Services<Tools> | RO> => {
   const tools = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools) as Array<Tool.Any>
-  const generate = (request: DirectModel.Request) =>
-    Effect.flatMap(DirectModel.current, (model) => model.generate(request)).pipe(
+  const generate = (model: DirectModel.DirectModel["Service"], request: DirectModel.Request) =>
+    model.generate(request).pipe(
       Effect.mapError((error) => HarnessError.fromAiError(error)),
       Effect.catchTag("ContextOverflow", (error) => Effect.fail(new Loop.Overflow({ error })))
     )
   const policy = options.retry ?? RetryPolicy.defaultPolicy
   // Most calls succeed at once: the retry schedule is only set up after a
   // recoverable failure, which it then sees as the first attempt's.
-  const call = makeHarness(options.name, (request: DirectModel.Request) =>
-    Effect.catchIf(generate(request), HarnessError.isRecoverable, (first) => {
+  const call = (model: DirectModel.DirectModel["Service"], request: DirectModel.Request) =>
+    Effect.catchIf(generate(model, request), HarnessError.isRecoverable, (first) => {
       let replayed = false
       const retried = Harness.retry(
         makeHarness(options.name, () =>
-          replayed ? generate(request) : Effect.suspend(() => {
+          replayed ? generate(model, request) : Effect.suspend(() => {
             replayed = true
             return Effect.fail(first)
           })),
         policy
       )
       return retried.run(undefined)
-    }))
+    })
   const decodeOutput = options.output === undefined ? undefined : Schema.decodeUnknownEffect(options.output)
   const config: Loop.Config<O> = {
     name: options.name,
@@ -193,7 +193,8 @@ export const make = <
     decode: decodeOutput,
     repairs: options.repairs ?? 2,
     model: options.model,
-    call: call as HarnessType<DirectModel.Request, DirectModel.Reply, Loop.AgentError | Loop.Overflow, any>
+    // recoverable errors never leave `call`: the retry turns them into RetriesExhausted
+    call: call as Loop.Config<O>["call"]
   }
   const render = options.render ?? ((input: In) => input as Prompt.RawInput)
   const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>

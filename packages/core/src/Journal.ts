@@ -123,12 +123,21 @@ export interface Service {
 }
 
 /**
- * The current journal; the default runs every step directly.
+ * The journal that runs every step directly and records nothing: the
+ * default. Code that builds costly step descriptions can skip them when the
+ * current journal is this one.
+ *
+ * @since 0.1.0
+ */
+export const passthrough: Service = { step: (_step, _codec, run) => run, durable: false }
+
+/**
+ * The current journal; the default is {@link passthrough}.
  *
  * @since 0.1.0
  */
 export const Journal = Context.Reference<Service>("@effect-harness/core/Journal", {
-  defaultValue: () => ({ step: (_step, _codec, run) => run, durable: false })
+  defaultValue: () => passthrough
 })
 
 /**

@@ -7,8 +7,8 @@
  *
  * @internal
  */
-import { Data, Effect, Option, type Schema } from "effect"
-import { Prompt, type Tool, type Toolkit } from "effect/ai"
+import { Context, Data, Effect, Option, type Schema } from "effect"
+import { LanguageModel, Prompt, type Tool, type Toolkit } from "effect/ai"
 import * as AgentEvent from "../AgentEvent.ts"
 import * as Budget from "../Budget.ts"
 import * as ContextWindow from "../ContextWindow.ts"
@@ -20,7 +20,6 @@ import * as Model from "./agentModel.ts"
 import { conversationStore, localStore, messageJson, type Store, unanswered } from "./agentStore.ts"
 import { decodeFinal, repairRequest, stepFinished, toStep } from "./agentSteps.ts"
 import * as Tools from "./agentTools.ts"
-import type { Harness } from "./harness.ts"
 
 export type AgentError =
   | HarnessError.Fatal
@@ -48,10 +47,17 @@ export interface Config<O> {
   readonly decode: ((u: unknown) => Effect.Effect<O, Schema.SchemaError, any>) | undefined
   readonly repairs: number
   readonly model: string | undefined
-  readonly call: Harness<DirectModel.Request, DirectModel.Reply, AgentError | Overflow, any>
+  /** One model call with the agent's retry policy. */
+  readonly call: (
+    model: DirectModel.DirectModel["Service"],
+    request: DirectModel.Request
+  ) => Effect.Effect<DirectModel.Reply, AgentError | Overflow>
 }
 
 interface RunContext {
+  readonly model: DirectModel.DirectModel["Service"]
+  /** The journal of the run; undefined for the passthrough one (no step descriptions to build). */
+  readonly journal: Journal.Service | undefined
   readonly store: Store
   readonly emit: ((event: AgentEvent.AgentEvent) => Effect.Effect<void>) | undefined
   readonly budget: Budget.Service
@@ -76,24 +82,38 @@ const usageOf = (state: RunState): Budget.Usage => ({
 })
 
 const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | undefined) {
-  const conversation = yield* Effect.serviceOption(Conversation.Conversation)
+  // every service the run needs, read once from the context
+  const services = yield* Effect.context<never>()
+  const conversation = Context.getOption(services, Conversation.Conversation)
   if (Option.isNone(conversation) && initial === undefined) {
     return yield* Effect.die(new Error(`Agent ${config.name}: resuming a run that used a Conversation needs it again`))
   }
   const handler = config.toolkit === undefined ? undefined : yield* config.toolkit
-  const native = yield* Effect.serviceOption(DirectModel.DirectModel)
+  const native = Context.getOption(services, DirectModel.DirectModel)
+  const model = Option.isSome(native)
+    ? native.value
+    : DirectModel.fromLanguageModel(yield* Effect.service(LanguageModel.LanguageModel))
   // JSON mode with tools needs the provider's direct path; otherwise the
   // structured answer is read from text (and repaired like any other).
   const responseFormat: DirectModel.ResponseFormat =
     config.output !== undefined && (Option.isSome(native) || config.tools.length === 0)
       ? { type: "json", objectName: config.output.objectName, schema: config.output.schema }
       : { type: "text" }
+  const journal = Context.get(services, Journal.Journal)
   const ctx: RunContext = {
+    model,
+    journal: journal === Journal.passthrough ? undefined : journal,
     store: Option.isSome(conversation) ? conversationStore(conversation.value) : localStore(initial!),
-    emit: yield* AgentEvent.Sink,
-    budget: yield* Budget.Budget,
-    window: Option.getOrUndefined(yield* Effect.serviceOption(ContextWindow.ContextWindow)),
-    runtime: { tools: config.toolsByName, handler, idempotent: config.idempotent, context: yield* Effect.context<never>() },
+    emit: Context.get(services, AgentEvent.Sink),
+    budget: Context.get(services, Budget.Budget),
+    window: Option.getOrUndefined(Context.getOption(services, ContextWindow.ContextWindow)),
+    runtime: {
+      tools: config.toolsByName,
+      handler,
+      idempotent: config.idempotent,
+      context: services,
+      journal: journal === Journal.passthrough ? undefined : journal
+    },
     responseFormat
   }
   const state: RunState = {
@@ -150,20 +170,22 @@ const callModel = <O>(
   step: number,
   messages: ReadonlyArray<Prompt.Message>,
   final: boolean
-) =>
-  Journal.step(
+) => {
+  const reply = Effect.map(
+    config.call(ctx.model, {
+      prompt: Prompt.fromMessages(messages),
+      tools: config.tools,
+      toolChoice: final ? "none" : "auto",
+      responseFormat: ctx.responseFormat
+    }),
+    (reply) => toStep(reply, final)
+  )
+  return ctx.journal === undefined ? reply : ctx.journal.step(
     { kind: "model", name: config.name, request: { step, messages: state.sinceModel.map(messageJson) } },
     Model.ModelStep,
-    Effect.map(
-      config.call.run({
-        prompt: Prompt.fromMessages(messages),
-        tools: config.tools,
-        toolChoice: final ? "none" : "auto",
-        responseFormat: ctx.responseFormat
-      }),
-      (reply) => toStep(reply, final)
-    )
+    reply
   )
+}
 
 const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, final: boolean) {
   const step = state.step + 1

@@ -18,6 +18,8 @@ export interface ToolRuntime {
   readonly idempotent: ReadonlySet<string>
   /** The services of the run, where `toolkit.toLayer` put the handlers. */
   readonly context: Context.Context<never>
+  /** The run's journal; undefined for the passthrough one. */
+  readonly journal: Journal.Service | undefined
 }
 
 interface Codecs {
@@ -44,13 +46,17 @@ const codecsOf = (tool: Tool.Any): Codecs => {
   return codecs
 }
 
+// Toolkit handlers are stored under the tool's id, a string key.
+const keyOf = (key: string) => ({ key }) as Context.Key<never, unknown>
+
 interface HandlerEntry {
   readonly handler: (params: unknown, context: unknown) => Effect.Effect<unknown, unknown>
   readonly context: Context.Context<never>
 }
 
 const handlerOf = (runtime: ToolRuntime, tool: Tool.Any): HandlerEntry | undefined => {
-  const entry = runtime.context.mapUnsafe.get(tool.id)
+  // a lookup by key: `mapUnsafe` would copy the run's whole context
+  const entry: any = Context.getOrUndefined(runtime.context, keyOf(tool.id))
   return typeof entry === "object" && entry !== null && typeof entry.handler === "function" &&
       typeof entry.context === "object"
     ? entry as HandlerEntry
@@ -128,7 +134,7 @@ const direct = (entry: HandlerEntry, tool: Tool.Any, call: PendingCall): Effect.
       )
     }
     return entry.handler(decoded.success, { toolCallId: call.id, preliminary: () => Effect.void }).pipe(
-      Effect.updateContext((services: Context.Context<never>) => Context.merge(entry.context, services)),
+      Effect.updateContext((services: Context.Context<never>) => withHandlerServices(entry.context, services)),
       Effect.matchEffect({
         onSuccess: (value) =>
           Effect.map(codecs.encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
@@ -144,6 +150,20 @@ const direct = (entry: HandlerEntry, tool: Tool.Any, call: PendingCall): Effect.
       Effect.catchCause(interruptedOr(tool))
     ) as Effect.Effect<ToolStep>
   })
+}
+
+// The handler's own services under the current ones (the current ones win,
+// as in effect's Toolkit). A handler layer usually holds a few services: they
+// are added one by one, which is cheaper than copying the whole context.
+const withHandlerServices = (own: Context.Context<never>, services: Context.Context<never>): Context.Context<never> => {
+  const map = own.mapUnsafe
+  if (map.size === 0) return services
+  if (map.size > 8) return Context.merge(own, services)
+  let merged = services
+  for (const [key, value] of map) {
+    if (Context.getOrUndefined(services, keyOf(key)) === undefined) merged = Context.addUnsafe(merged, key, value)
+  }
+  return merged
 }
 
 const execute = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> => {
@@ -183,7 +203,8 @@ export const runCall = (
     : execute(runtime, tool, effective)
   const idempotent = runtime.idempotent.has(call.name) ||
     (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
-  return Journal.step(
+  const journal = runtime.journal
+  return (journal === undefined ? run : journal.step(
     {
       kind: "tool",
       name: call.name,
@@ -195,7 +216,7 @@ export const runCall = (
     },
     ToolStepSchema,
     run
-  ).pipe(
+  ) as Effect.Effect<ToolStep, Journal.JournalMismatch | Journal.JournalError>  ).pipe(
     Effect.map((step): ToolCallRecord => ({
       id: call.id,
       name: call.name,
