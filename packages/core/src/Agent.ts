@@ -147,6 +147,18 @@ export type Services<Tools extends Record<string, Tool.Any>> =
  *
  * @since 0.1.0
  */
+// A structured answer back to the output Schema's JSON encoding.
+const encodeJson = (schema: Schema.Top) => {
+  const encode = Schema.encodeUnknownSync(schema as Schema.Codec<unknown, unknown>)
+  return (value: unknown): string | undefined => {
+    try {
+      return JSON.stringify(encode(value))
+    } catch {
+      return undefined
+    }
+  }
+}
+
 export const make = <
   Tools extends Record<string, Tool.Any> = {},
   O = string,
@@ -191,6 +203,7 @@ export const make = <
       ? undefined
       : { schema: options.output, objectName: options.name.replace(/[^a-zA-Z0-9_-]/g, "_") },
     decode: decodeOutput,
+    encode: options.output === undefined ? undefined : encodeJson(options.output),
     repairs: options.repairs ?? 2,
     model: options.model,
     // recoverable errors never leave `call`: the retry turns them into RetriesExhausted

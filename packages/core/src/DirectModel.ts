@@ -72,6 +72,22 @@ export interface Reply {
   readonly usage: Usage
   /** The provider's model id, when it says. */
   readonly model?: string | undefined
+  /**
+   * A JSON answer the provider already decoded with the request's Schema
+   * (through its own wire form of it, when `text` is in that form rather than
+   * the Schema's encoding). Absent when the provider leaves decoding `text` to
+   * the harness, or when the answer did not decode.
+   */
+  readonly structured?: Structured | undefined
+}
+
+/**
+ * An answer decoded by the provider: the Schema's `Type`.
+ *
+ * @since 0.1.0
+ */
+export interface Structured {
+  readonly value: unknown
 }
 
 /**

@@ -42,7 +42,7 @@ import * as Chat from "./internal/chat.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Responses from "./internal/responses.ts"
 import { StreamState as ResponsesStreamState } from "./internal/responses-stream.ts"
-import { codecTransformer, directAnswer, type JsonObject } from "./internal/shared.ts"
+import { codecTransformer, type JsonObject, structuredAnswer } from "./internal/shared.ts"
 import { OpenAiClient, type OpenAiClientError } from "./OpenAiClient.ts"
 import * as OpenAiClientModule from "./OpenAiClient.ts"
 
@@ -232,9 +232,12 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   })
   const direct = DirectModel.DirectModel.of({
     generate: (request) => {
-      const normalize = request.responseFormat.type === "json" ? directAnswer(request.responseFormat.schema) : undefined
+      const decode = request.responseFormat.type === "json" ? structuredAnswer(request.responseFormat.schema) : undefined
       const reply = generate(request, true, "generate", readReply)
-      return normalize === undefined ? reply : Effect.map(reply, (reply) => ({ ...reply, text: normalize(reply.text) }))
+      return decode === undefined ? reply : Effect.map(reply, (reply) => {
+        const structured = decode(reply.text)
+        return structured === undefined ? reply : { ...reply, structured }
+      })
     }
   })
   return { languageModel, direct } satisfies Provider

@@ -4,7 +4,7 @@
  * (optional fields become nullable): the answer is brought back to the
  * Schema's encoding before the harness decodes it.
  */
-import { Harness } from "@effect-harness/core"
+import { Agent, Harness } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
 import { FakeOpenAiServer } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -60,5 +60,31 @@ describe("strict structured output on the direct path", () => {
           assert.include((third.failure as any).raw, "forty")
         }
       }))
+  }
+
+  for (const api of ["chat", "responses"] as const) {
+    it.live(`${api}: an agent's strict answer is its output, and its step records the Schema's encoding`, () =>
+      Effect.gen(function*() {
+        const server = yield* FakeOpenAiServer.make({
+          replies: [
+            api === "chat"
+              ? FakeOpenAiServer.chatCompletion({ text: JSON.stringify({ name: "Ada", age: 36, nickname: null }) })
+              : FakeOpenAiServer.response({ text: JSON.stringify({ name: "Ada", age: 36, nickname: null }) })
+          ]
+        })
+        const agent = Agent.make({ name: "person", output: Person, repairs: 0 })
+        const result = yield* agent.runDetailed("Who wrote the first program?").pipe(
+          Effect.provide(
+            OpenAiLanguageModel.layer({ model: "gpt-4o-mini", api }).pipe(
+              Layer.provide(OpenAiClient.layer({ apiKey: "sk-test", baseURL: server.url }))
+            )
+          )
+        )
+        assert.deepStrictEqual(result.output, { name: "Ada", age: 36 })
+        // the journal form of the answer decodes with the Schema on replay
+        assert.strictEqual(result.steps[0]!.text, JSON.stringify({ name: "Ada", age: 36 }))
+        const body = (yield* server.requests)[0]!.body as any
+        assert.strictEqual((api === "chat" ? body.response_format.json_schema : body.text.format).strict, true)
+      }).pipe(Effect.scoped))
   }
 })

@@ -45,6 +45,8 @@ export interface Config<O> {
   readonly stopWhen: ((state: Model.StopState) => boolean) | undefined
   readonly output: { readonly schema: Schema.Top; readonly objectName: string } | undefined
   readonly decode: ((u: unknown) => Effect.Effect<O, Schema.SchemaError, any>) | undefined
+  /** A structured answer back to the output Schema's JSON encoding (undefined if it does not encode). */
+  readonly encode: ((value: unknown) => string | undefined) | undefined
   readonly repairs: number
   readonly model: string | undefined
   /** One model call with the agent's retry policy. */
@@ -178,7 +180,7 @@ const callModel = <O>(
       toolChoice: final ? "none" : "auto",
       responseFormat: ctx.responseFormat
     }),
-    (reply) => toStep(reply, final)
+    (reply) => toStep(reply, final, config.encode)
   )
   return ctx.journal === undefined ? reply : ctx.journal.step(
     { kind: "model", name: config.name, request: { step, messages: state.sinceModel.map(messageJson) } },

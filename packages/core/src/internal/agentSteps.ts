@@ -9,8 +9,18 @@ import * as AgentEvent from "../AgentEvent.ts"
 import type * as DirectModel from "../DirectModel.ts"
 import type * as Model from "./agentModel.ts"
 
-export const toStep = (reply: DirectModel.Reply, dropCalls: boolean): Model.ModelStep => ({
-  text: reply.text,
+// A structured answer the provider decoded from its own wire form is recorded
+// in the Schema's encoding: the final answer decodes the same way live and on
+// replay from a journal.
+const textOf = (reply: DirectModel.Reply, encode: ((value: unknown) => string | undefined) | undefined): string =>
+  reply.structured === undefined || encode === undefined ? reply.text : encode(reply.structured.value) ?? reply.text
+
+export const toStep = (
+  reply: DirectModel.Reply,
+  dropCalls: boolean,
+  encode?: (value: unknown) => string | undefined
+): Model.ModelStep => ({
+  text: textOf(reply, encode),
   toolCalls: dropCalls ? [] : reply.toolCalls,
   finishReason: reply.finishReason,
   usage: {

@@ -145,6 +145,8 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
         )
         return loop(model, budget, next, repaired + 1)
       }
+      // decoded by the provider already (from its own wire form of the Schema)
+      if (reply.structured !== undefined) return Effect.succeed(reply.structured.value as O)
       if (raw.trim().length === 0) return repair("The answer was empty")
       let value: unknown = raw
       if (json) {

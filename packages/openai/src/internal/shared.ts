@@ -116,34 +116,35 @@ export const outputSchema = (schema: Schema.Top, _direct: boolean): OutputSchema
   return { schema: result.jsonSchema, strict: result.strict }
 }
 
-const normalizers = new WeakMap<Schema.Top, ((text: string) => string) | null>()
+const decoders = new WeakMap<Schema.Top, ((text: string) => DirectModel.Structured | undefined) | null>()
 
 /**
  * Through `DirectModel` the harness decodes the answer with its own Schema.
  * When OpenAI's strict form differs from that Schema's own encoding (optional
- * fields sent as nullable, non-finite numbers left out...), a strict answer is
- * brought back to the original encoding: decoded with the converted codec,
- * encoded with the original Schema. An answer that does not decode is passed
- * on as it is, for the harness to report and repair. `undefined` when there is
- * nothing to do (most schemas: the strict form is the encoding).
+ * fields sent as nullable, non-finite numbers left out...), the answer text
+ * does not decode with the Schema: the provider decodes it with the converted
+ * codec instead and hands the value over as `structured` (one decode, the
+ * network data validated once). An answer that does not decode gets no value:
+ * the harness reports it, with what the model said, and repairs it.
+ * `undefined` when there is nothing to do (most schemas: the strict form is
+ * the encoding).
  */
-export const directAnswer = (schema: Schema.Top): ((text: string) => string) | undefined => {
-  let cached = normalizers.get(schema)
+export const structuredAnswer = (schema: Schema.Top): ((text: string) => DirectModel.Structured | undefined) | undefined => {
+  let cached = decoders.get(schema)
   if (cached === undefined) {
     const result = convert(schema)
     if (!result.strict || result.codec === schema) cached = null
     else {
       const decode = Schema.decodeUnknownSync(result.codec as any)
-      const encode = Schema.encodeUnknownSync(schema as any)
       cached = (text: string) => {
         try {
-          return JSON.stringify(encode(decode(JSON.parse(text))))
+          return { value: decode(JSON.parse(text)) }
         } catch {
-          return text
+          return undefined
         }
       }
     }
-    normalizers.set(schema, cached)
+    decoders.set(schema, cached)
   }
   return cached ?? undefined
 }
