@@ -166,16 +166,22 @@ export const make = <
   In = Prompt.RawInput
 >(options: Options<Tools, In, O, RO>): Agent<In, O, Services<Tools> | RO> => {
   const tools = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools) as Array<Tool.Any>
+  // A context overflow is handed back as a value (the loop compacts and calls
+  // again); other errors become the harness's typed errors.
   const generate = (model: DirectModel.DirectModel["Service"], request: DirectModel.Request) =>
-    model.generate(request).pipe(
-      Effect.mapError((error) => HarnessError.fromAiError(error)),
-      Effect.catchTag("ContextOverflow", (error) => Effect.fail(new Loop.Overflow({ error })))
-    )
+    Effect.catch(model.generate(request), (error): Effect.Effect<never, HarnessError.HarnessError | Loop.Overflow> => {
+      const mapped = HarnessError.fromAiError(error)
+      return mapped._tag === "ContextOverflow" ? Effect.fail(new Loop.Overflow({ error: mapped })) : Effect.fail(mapped)
+    })
   const policy = options.retry ?? RetryPolicy.defaultPolicy
-  // Most calls succeed at once: the retry schedule is only set up after a
-  // recoverable failure, which it then sees as the first attempt's.
-  const call = (model: DirectModel.DirectModel["Service"], request: DirectModel.Request) =>
-    Effect.catchIf(generate(model, request), HarnessError.isRecoverable, (first) => {
+  // Most calls succeed at once: one handler catches every failure, and the
+  // retry schedule is only set up after a recoverable one, which it then sees
+  // as the first attempt's.
+  const call: Loop.Config<O>["call"] = (model, request) =>
+    Effect.catch(model.generate(request), (error) => {
+      const first = HarnessError.fromAiError(error)
+      if (first._tag === "ContextOverflow") return Effect.succeed(new Loop.Overflow({ error: first }))
+      if (!HarnessError.isRecoverable(first)) return Effect.fail(first as Loop.AgentError)
       let replayed = false
       const retried = Harness.retry(
         makeHarness(options.name, () =>
@@ -185,7 +191,11 @@ export const make = <
           })),
         policy
       )
-      return retried.run(undefined)
+      return Effect.catchTag(
+        retried.run(undefined),
+        "AgentContextOverflow",
+        (overflow: Loop.Overflow) => Effect.succeed(overflow)
+      ) as Effect.Effect<DirectModel.Reply | Loop.Overflow, Loop.AgentError>
     })
   const decodeOutput = options.output === undefined ? undefined : Schema.decodeUnknownEffect(options.output)
   const config: Loop.Config<O> = {
@@ -206,8 +216,7 @@ export const make = <
     encode: options.output === undefined ? undefined : encodeJson(options.output),
     repairs: options.repairs ?? 2,
     model: options.model,
-    // recoverable errors never leave `call`: the retry turns them into RetriesExhausted
-    call: call as Loop.Config<O>["call"]
+    call
   }
   const render = options.render ?? ((input: In) => input as Prompt.RawInput)
   const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>

@@ -9,9 +9,14 @@
  * What comes from the network is still decoded once, by the provider; what
  * the harness built itself (the prompt, the tools) is not validated again.
  *
+ * Streaming works the same way: `stream` hands over plain {@link StreamPart}s
+ * that the provider built, with no Schema decoding on the way. It is
+ * optional; {@link streamFrom} falls back to effect's `LanguageModel.streamText`
+ * for providers that only implement `generate`.
+ *
  * @since 0.1.0
  */
-import { Context, Effect, Option } from "effect"
+import { Array as Arr, Context, Effect, Option, type Pull, Stream } from "effect"
 import type * as Schema from "effect/Schema"
 import { AiError, LanguageModel, type Prompt, type Response, type Tool } from "effect/ai"
 
@@ -91,15 +96,76 @@ export interface Structured {
 }
 
 /**
- * The direct model service.
+ * A piece of text, as it arrives.
+ *
+ * @since 0.1.0
+ */
+export interface TextDeltaPart {
+  readonly type: "text-delta"
+  readonly delta: string
+}
+
+/**
+ * A piece of the model's reasoning (a summary, for providers that only show
+ * that), as it arrives.
+ *
+ * @since 0.1.0
+ */
+export interface ReasoningDeltaPart {
+  readonly type: "reasoning-delta"
+  readonly delta: string
+}
+
+/**
+ * A complete tool call: its arguments arrived in full and were parsed.
+ *
+ * @since 0.1.0
+ */
+export interface ToolCallPart extends ToolCall {
+  readonly type: "tool-call"
+}
+
+/**
+ * The last part of a successful stream.
+ *
+ * @since 0.1.0
+ */
+export interface FinishPart {
+  readonly type: "finish"
+  readonly finishReason: Response.FinishReason
+  readonly usage: Usage
+  /** The provider's model id, when it says. */
+  readonly model?: string | undefined
+}
+
+/**
+ * One part of a streamed reply: text and reasoning deltas as they arrive,
+ * complete tool calls, and a {@link FinishPart} at the end. Plain objects:
+ * concatenating the text deltas gives the reply's text.
+ *
+ * @since 0.1.0
+ */
+export type StreamPart = TextDeltaPart | ReasoningDeltaPart | ToolCallPart | FinishPart
+
+/**
+ * The direct model service. `stream` is optional: without it, harnesses
+ * stream through effect's `LanguageModel` (see {@link streamFrom}).
  *
  * @since 0.1.0
  */
 export class DirectModel extends Context.Service<DirectModel, {
   readonly generate: (request: Request) => Effect.Effect<Reply, AiError.AiError>
+  readonly stream?: ((request: Request) => Stream.Stream<StreamPart, AiError.AiError>) | undefined
 }>()("@effect-harness/core/DirectModel") {}
 
 const emptyUsage: Usage = { inputTokens: undefined, outputTokens: undefined }
+
+const usageOf = (usage: Response.Usage): Usage => ({
+  inputTokens: usage.inputTokens.total,
+  outputTokens: usage.outputTokens.total,
+  cachedInputTokens: usage.inputTokens.cacheRead,
+  reasoningTokens: usage.outputTokens.reasoning
+})
 
 /**
  * Reads a reply out of effect's response parts.
@@ -116,44 +182,51 @@ export const replyFromParts = (content: ReadonlyArray<Response.AllParts<any>>): 
     else if (part.type === "tool-call") toolCalls.push({ id: part.id, name: part.name, params: part.params })
     else if (part.type === "finish") {
       finishReason = part.reason
-      usage = {
-        inputTokens: part.usage.inputTokens.total,
-        outputTokens: part.usage.outputTokens.total,
-        cachedInputTokens: part.usage.inputTokens.cacheRead,
-        reasoningTokens: part.usage.outputTokens.reasoning
-      }
+      usage = usageOf(part.usage)
     }
   }
   return { text, toolCalls, finishReason, usage }
 }
 
 /**
- * Answers direct requests through effect's `LanguageModel` (the slow path,
- * for providers that only offer `LanguageModel`). Tool calls come back
- * undecoded; a JSON answer that fails the provider-side decoding still comes
- * back as text, so that the harness reports the issues itself.
+ * A whole reply as stream parts: its text as one delta, its tool calls, the
+ * finish part.
  *
  * @since 0.1.0
  */
-export const fromLanguageModel = (model: LanguageModel.LanguageModel): DirectModel["Service"] => ({
-  generate: (request) => {
+export const replyToParts = (reply: Reply): Array<StreamPart> => {
+  const parts: Array<StreamPart> = []
+  if (reply.text.length > 0) parts.push({ type: "text-delta", delta: reply.text })
+  for (const call of reply.toolCalls) parts.push({ type: "tool-call", id: call.id, name: call.name, params: call.params })
+  parts.push({ type: "finish", finishReason: reply.finishReason, usage: reply.usage, model: reply.model })
+  return parts
+}
+
+/**
+ * Answers direct requests through effect's `LanguageModel` (the slow path,
+ * for providers that only offer `LanguageModel`). Tool calls come back
+ * undecoded; a JSON answer that fails the provider-side decoding still comes
+ * back as text, so that the harness reports the issues itself. Streams go
+ * through `LanguageModel.streamText` (see {@link streamLanguageModel}).
+ *
+ * @since 0.1.0
+ */
+export const fromLanguageModel = (model: LanguageModel.LanguageModel): DirectModel["Service"] => {
+  const generate = (request: Request): Effect.Effect<Reply, AiError.AiError> => {
     if (request.responseFormat.type === "json") {
       const { objectName, schema } = request.responseFormat
       return model.generateObject({ prompt: request.prompt, schema: schema as any, objectName }).pipe(
         Effect.map((response) => replyFromParts(response.content)),
         Effect.catchReason("AiError", "StructuredOutputError", (reason) =>
           Effect.succeed({ text: reason.responseText, toolCalls: [], finishReason: "stop", usage: emptyUsage } as Reply))
-      )
+      ) as Effect.Effect<Reply, AiError.AiError>
     }
-    const toolkit = request.tools.length === 0 ? undefined : toolkitOf(request.tools)
-    return (model.generateText as any)({
-      prompt: request.prompt,
-      ...(toolkit === undefined ? {} : { toolkit, toolChoice: request.toolChoice }),
-      disableToolCallResolution: true,
-      toolCallValidation: "deferred"
-    }).pipe(Effect.map((response: LanguageModel.GenerateTextResponse<any>) => replyFromParts(response.content)))
+    return (model.generateText as any)(textOptions(request)).pipe(
+      Effect.map((response: LanguageModel.GenerateTextResponse<any>) => replyFromParts(response.content))
+    )
   }
-})
+  return { generate, stream: streamLanguageModel(model, generate) }
+}
 
 // effect's LanguageModel takes tools as a toolkit; the handlers are never called
 // because tool-call resolution is disabled.
@@ -161,6 +234,116 @@ const toolkitOf = (tools: ReadonlyArray<Tool.Any>) => ({
   tools: Object.fromEntries(tools.map((tool) => [tool.name, tool])),
   handle: () => Effect.die(new AiError.UnknownError({ description: "tool resolution is disabled" }))
 })
+
+const textOptions = (request: Request) => {
+  const toolkit = request.tools.length === 0 ? undefined : toolkitOf(request.tools)
+  return {
+    prompt: request.prompt,
+    ...(toolkit === undefined ? {} : { toolkit, toolChoice: request.toolChoice }),
+    disableToolCallResolution: true,
+    toolCallValidation: "deferred"
+  }
+}
+
+// effect's decoded stream parts to direct ones; the model id comes in the
+// response-metadata part, before the finish part that carries it here.
+const streamParts = (
+  parts: ReadonlyArray<Response.StreamPart<any>>,
+  seen: { model: string | undefined }
+): Array<StreamPart> => {
+  const out: Array<StreamPart> = []
+  for (const part of parts) {
+    switch (part.type) {
+      case "text-delta":
+      case "reasoning-delta":
+        if (part.delta.length > 0) out.push({ type: part.type, delta: part.delta })
+        break
+      case "tool-call":
+        out.push({ type: "tool-call", id: part.id, name: part.name, params: part.params })
+        break
+      case "response-metadata":
+        seen.model = part.modelId ?? seen.model
+        break
+      case "finish":
+        out.push({ type: "finish", finishReason: part.reason, usage: usageOf(part.usage), model: seen.model })
+        break
+    }
+  }
+  return out
+}
+
+/**
+ * Streams direct requests through effect's `LanguageModel.streamText` (the
+ * slow path: every part is decoded through Schema on the way). effect's
+ * `streamText` only asks for text, so a JSON request is answered through
+ * `generate` and handed over in one piece.
+ *
+ * @since 0.1.0
+ */
+export const streamLanguageModel = (
+  model: LanguageModel.LanguageModel,
+  generate: (request: Request) => Effect.Effect<Reply, AiError.AiError> = fromLanguageModel(model).generate
+) =>
+(request: Request): Stream.Stream<StreamPart, AiError.AiError> => {
+  if (request.responseFormat.type === "json") {
+    return Stream.fromIterableEffect(Effect.map(generate(request), replyToParts))
+  }
+  const parts: Stream.Stream<Response.StreamPart<any>, AiError.AiError> = (model.streamText as any)(textOptions(request))
+  return Stream.transformPull(parts, (pull) =>
+    Effect.sync(() => {
+      const seen = { model: undefined as string | undefined }
+      // parts that carry nothing here (starts, ends, metadata) are skipped:
+      // a pull gives at least one part
+      const next: Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart>, AiError.AiError> = Effect.flatMap(pull, (parts) => {
+        const out = streamParts(parts, seen)
+        return Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : next
+      })
+      return next
+    }))
+}
+
+/**
+ * The streaming function of a context: the provider's own `stream` when its
+ * `DirectModel` has one, otherwise effect's `LanguageModel.streamText`; a
+ * `DirectModel` without `stream` and without `LanguageModel` next to it
+ * answers through `generate`, in one piece.
+ *
+ * @since 0.1.0
+ */
+export const streamFrom = (
+  context: Context.Context<never>
+): (request: Request) => Stream.Stream<StreamPart, AiError.AiError> => {
+  const direct = Context.getOrUndefined(context, DirectModel)
+  if (direct?.stream !== undefined) return direct.stream
+  const model = Context.getOrUndefined(context, LanguageModel.LanguageModel)
+  if (model === undefined && direct !== undefined) {
+    return (request) => Stream.fromIterableEffect(Effect.map(direct.generate(request), replyToParts))
+  }
+  return streamLanguageModel(model ?? Context.getUnsafe(context, LanguageModel.LanguageModel))
+}
+
+/**
+ * Streams one request through the model of the context (see
+ * {@link streamFrom}), with effect's `AiError`. `Harness.streamText` is the
+ * same with the harness's errors.
+ *
+ * @example
+ * ```ts
+ * import { DirectModel, Messages } from "@effect-harness/core"
+ * import { Stream } from "effect"
+ *
+ * const text = DirectModel.stream({
+ *   prompt: Messages.toPrompt("Tell me about Paris"),
+ *   tools: [],
+ *   toolChoice: "none",
+ *   responseFormat: { type: "text" }
+ * }).pipe(Stream.runFold(() => "", (text, part) => part.type === "text-delta" ? text + part.delta : text))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const stream = (request: Request): Stream.Stream<StreamPart, AiError.AiError, LanguageModel.LanguageModel> =>
+  Stream.unwrap(Effect.withFiber((fiber) => Effect.succeed(streamFrom(fiber.context)(request))))
 
 /**
  * The direct model of the context: the provider's own when it offers one,

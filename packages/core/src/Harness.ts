@@ -30,6 +30,7 @@ import * as HarnessError from "./HarnessError.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
 
 export { prompt, type PromptError, type PromptOptions } from "./internal/prompt.ts"
+export { streamText, type StreamTextOptions } from "./internal/stream.ts"
 
 /**
  * A named `(input: In) => Effect<Out, E, R>`.

@@ -49,11 +49,14 @@ export interface Config<O> {
   readonly encode: ((value: unknown) => string | undefined) | undefined
   readonly repairs: number
   readonly model: string | undefined
-  /** One model call with the agent's retry policy. */
+  /**
+   * One model call with the agent's retry policy. A `ContextOverflow` comes
+   * back as an `Overflow` value: it calls for compaction, not an error path.
+   */
   readonly call: (
     model: DirectModel.DirectModel["Service"],
     request: DirectModel.Request
-  ) => Effect.Effect<DirectModel.Reply, AgentError | Overflow>
+  ) => Effect.Effect<DirectModel.Reply | Overflow, AgentError>
 }
 
 interface RunContext {
@@ -130,7 +133,19 @@ const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: Readonl
   return { ctx, state }
 })
 
-const prepare = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, force: boolean) {
+type Prepared = Effect.Success<ReturnType<typeof prepareWindow>>
+
+// The request's messages: the history as it is without a context window
+// (a copy: the request must not change as the history grows), else the
+// window's view of it, trimmed or compacted.
+const prepare = <O>(config: Config<O>, ctx: RunContext, state: RunState, force: boolean) => {
+  if (ctx.window === undefined && ctx.store.readNow !== undefined) {
+    return Effect.succeed({ messages: config.fixed.concat(ctx.store.readNow()), tokens: 0 } as Prepared)
+  }
+  return prepareWindow(config, ctx, state, force)
+}
+
+const prepareWindow = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, force: boolean) {
   const history = yield* ctx.store.read
   if (ctx.window === undefined) return { messages: config.fixed.concat(history), tokens: 0 }
   const prepared = yield* ctx.window.prepare(ctx.store.owner, { fixed: config.fixed, history, tools: config.tools, force })
@@ -163,8 +178,9 @@ const prepare = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContex
   return prepared
 })
 
-// One journaled model call. The journal request is the messages this run
-// added since its previous model step (see the Agent module docs).
+// One model call, journaled when the run has a journal. The journal request
+// is the messages this run added since its previous model step (see the
+// Agent module docs).
 const callModel = <O>(
   config: Config<O>,
   ctx: RunContext,
@@ -172,21 +188,29 @@ const callModel = <O>(
   step: number,
   messages: ReadonlyArray<Prompt.Message>,
   final: boolean
-) => {
-  const reply = Effect.map(
-    config.call(ctx.model, {
-      prompt: Prompt.fromMessages(messages),
-      tools: config.tools,
-      toolChoice: final ? "none" : "auto",
-      responseFormat: ctx.responseFormat
-    }),
-    (reply) => toStep(reply, final, config.encode)
-  )
-  return ctx.journal === undefined ? reply : ctx.journal.step(
+): Effect.Effect<Model.ModelStep | Overflow, AgentError> => {
+  const reply = config.call(ctx.model, {
+    prompt: Prompt.fromMessages(messages),
+    tools: config.tools,
+    toolChoice: final ? "none" : "auto",
+    responseFormat: ctx.responseFormat
+  })
+  if (ctx.journal === undefined) {
+    return Effect.map(reply, (reply) => reply instanceof Overflow ? reply : toStep(reply, final, config.encode))
+  }
+  return ctx.journal.step(
     { kind: "model", name: config.name, request: { step, messages: state.sinceModel.map(messageJson) } },
     Model.ModelStep,
-    reply
-  )
+    // an overflow is not recorded: the step runs again after compaction
+    Effect.flatMap(reply, (reply) =>
+      reply instanceof Overflow ? Effect.fail(reply) : Effect.succeed(toStep(reply, final, config.encode)))
+  ).pipe(Effect.catchTag("AgentContextOverflow", (overflow) => Effect.succeed(overflow)))
+}
+
+const append = (ctx: RunContext, messages: ReadonlyArray<Prompt.Message>): Effect.Effect<void> | undefined => {
+  if (ctx.store.appendNow === undefined) return ctx.store.append(messages)
+  ctx.store.appendNow(messages)
+  return undefined
 }
 
 const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, final: boolean) {
@@ -196,19 +220,17 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
   if (ctx.budget.active) yield* ctx.budget.reserveStep(Math.max(state.lastInputTokens, prepared.tokens))
   state.step = step
   state.usage.steps++
-  let reply = yield* callModel(config, ctx, state, step, prepared.messages, final).pipe(
-    Effect.catchTag("AgentContextOverflow", (overflow) => Effect.succeed(overflow))
-  )
+  let reply = yield* callModel(config, ctx, state, step, prepared.messages, final)
   if (reply instanceof Overflow) {
     // the provider counts differently than our tokenizer: shrink hard, retry once
     if (ctx.window === undefined) {
       return yield* new HarnessError.RetriesExhausted({ attempts: 1, last: reply.error })
     }
     prepared = yield* prepare(config, ctx, state, true)
-    reply = yield* callModel(config, ctx, state, step, prepared.messages, final).pipe(
-      Effect.catchTag("AgentContextOverflow", (overflow) =>
-        Effect.fail(new HarnessError.RetriesExhausted({ attempts: 2, last: overflow.error })))
-    )
+    reply = yield* callModel(config, ctx, state, step, prepared.messages, final)
+    if (reply instanceof Overflow) {
+      return yield* new HarnessError.RetriesExhausted({ attempts: 2, last: reply.error })
+    }
   }
   state.sinceModel = []
   const model = reply.model ?? config.model
@@ -235,7 +257,8 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
   for (const call of reply.toolCalls) {
     content.push(Prompt.toolCallPart({ id: call.id, name: call.name, params: call.params, providerExecuted: false }))
   }
-  yield* ctx.store.append([Prompt.assistantMessage({ content })])
+  const appended = append(ctx, [Prompt.assistantMessage({ content })])
+  if (appended !== undefined) yield* appended
   return reply
 }, (effect, config, _ctx, state) =>
   Effect.withSpan(effect, `chat ${config.model ?? config.name}`, {
@@ -298,12 +321,14 @@ const toolPhase = Effect.fnUntraced(function*<O>(
     }
   }
 
-  const run = (call: Model.PendingCall) =>
-    Effect.gen(function*() {
-      if (ctx.emit) yield* ctx.emit(AgentEvent.ToolCalled({ agent: config.name, step, ...call }))
-      const record = yield* Tools.runCall(ctx.runtime, call, decisions.get(call.id))
-      if (ctx.emit) {
-        yield* ctx.emit(AgentEvent.ToolReturned({
+  const emit = ctx.emit
+  const run = emit === undefined
+    ? (call: Model.PendingCall) => Tools.runCall(ctx.runtime, call, decisions.get(call.id))
+    : (call: Model.PendingCall) =>
+      Effect.gen(function*() {
+        yield* emit(AgentEvent.ToolCalled({ agent: config.name, step, ...call }))
+        const record = yield* Tools.runCall(ctx.runtime, call, decisions.get(call.id))
+        yield* emit(AgentEvent.ToolReturned({
           agent: config.name,
           step,
           id: record.id,
@@ -311,9 +336,8 @@ const toolPhase = Effect.fnUntraced(function*<O>(
           isFailure: record.isFailure,
           result: record.result
         }))
-      }
-      return record
-    })
+        return record
+      })
   const records = calls.length === 1
     ? [yield* run(calls[0]!)]
     : yield* Effect.forEach(calls, run, { concurrency: config.concurrency })
@@ -328,7 +352,8 @@ const toolPhase = Effect.fnUntraced(function*<O>(
       })
     )
   })
-  yield* ctx.store.append([message])
+  const appended = append(ctx, [message])
+  if (appended !== undefined) yield* appended
   state.sinceModel.push(message)
   return records
 })

@@ -11,6 +11,10 @@ import * as Live from "./conversationLive.ts"
 
 export interface Store {
   readonly owner: object
+  /** The history without an effect, when the store can give it so (one step less per read). */
+  readonly readNow: (() => ReadonlyArray<Prompt.Message>) | undefined
+  /** Appends without an effect, when the store can (the run's own array). */
+  readonly appendNow: ((messages: ReadonlyArray<Prompt.Message>) => void) | undefined
   readonly read: Effect.Effect<ReadonlyArray<Prompt.Message>>
   readonly append: (messages: ReadonlyArray<Prompt.Message>) => Effect.Effect<void>
   readonly replace: (count: number, replacement: ReadonlyArray<Prompt.Message>) => Effect.Effect<void>
@@ -22,6 +26,8 @@ export const localStore = (initial: ReadonlyArray<Prompt.Message>): Store => {
   const history = initial.slice()
   return {
     owner: history,
+    readNow: () => history,
+    appendNow: (messages) => void history.push(...messages),
     read: Effect.sync(() => history),
     append: (messages) => Effect.sync(() => void history.push(...messages)),
     replace: (count, replacement) => Effect.sync(() => void history.splice(0, count, ...replacement)),
@@ -33,6 +39,8 @@ export const conversationStore = (conversation: Conversation.Service): Store => 
   const live = Live.live(conversation)
   return {
     owner: conversation,
+    readNow: live,
+    appendNow: undefined,
     // the live array of our own conversations (no copy per step); a copy otherwise
     read: live === undefined ? conversation.messages : Effect.sync(live),
     append: conversation.append,
