@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Context, Data, Effect, Option, type Schema } from "effect"
+import { Context, Data, Effect, Option, References, type Schema, Tracer } from "effect"
 import { LanguageModel, Prompt, type Tool, type Toolkit } from "effect/ai"
 import * as AgentEvent from "../AgentEvent.ts"
 import * as Budget from "../Budget.ts"
@@ -69,7 +69,16 @@ interface RunContext {
   readonly window: ContextWindow.Service | undefined
   readonly runtime: Tools.ToolRuntime
   readonly responseFormat: DirectModel.ResponseFormat
+  /** Whether step spans are made (see {@link isTraced}). */
+  readonly traced: boolean
 }
+
+// A span per model call and per tool call costs about as much as the rest of
+// a step. They are made when a tracer is installed (`Effect.withTracer`, an
+// OpenTelemetry layer): effect's default tracer exports nowhere, so then only
+// the run's own span is kept.
+const isTraced = (services: Context.Context<never>): boolean =>
+  Context.get(services, References.TracerEnabled) && Context.get(services, Tracer.Tracer) !== Tracer.nativeTracer
 
 interface RunState {
   step: number
@@ -105,6 +114,7 @@ const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: Readonl
       ? { type: "json", objectName: config.output.objectName, schema: config.output.schema }
       : { type: "text" }
   const journal = Context.get(services, Journal.Journal)
+  const traced = isTraced(services)
   const ctx: RunContext = {
     model,
     journal: journal === Journal.passthrough ? undefined : journal,
@@ -117,9 +127,11 @@ const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: Readonl
       handler,
       idempotent: config.idempotent,
       context: services,
-      journal: journal === Journal.passthrough ? undefined : journal
+      journal: journal === Journal.passthrough ? undefined : journal,
+      traced
     },
-    responseFormat
+    responseFormat,
+    traced
   }
   const state: RunState = {
     step: 0,
@@ -242,11 +254,13 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
     const price = ctx.budget.price(model)
     state.usage.cost = price === undefined ? undefined : state.usage.cost + Budget.costOf(usage, price)
   }
-  yield* Effect.annotateCurrentSpan({
+  if (ctx.traced) {
+    yield* Effect.annotateCurrentSpan({
     "gen_ai.usage.input_tokens": usage.inputTokens ?? 0,
     "gen_ai.usage.output_tokens": usage.outputTokens ?? 0,
-    "gen_ai.response.finish_reasons": [reply.finishReason]
-  })
+      "gen_ai.response.finish_reasons": [reply.finishReason]
+    })
+  }
   if (ctx.budget.active) {
     yield* ctx.budget.record(usage, model)
     yield* ctx.budget.check
@@ -260,8 +274,8 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
   const appended = append(ctx, [Prompt.assistantMessage({ content })])
   if (appended !== undefined) yield* appended
   return reply
-}, (effect, config, _ctx, state) =>
-  Effect.withSpan(effect, `chat ${config.model ?? config.name}`, {
+}, (effect, config, ctx, state) =>
+  !ctx.traced ? effect : Effect.withSpan(effect, `chat ${config.model ?? config.name}`, {
     attributes: {
       "gen_ai.operation.name": "chat",
       "gen_ai.agent.name": config.name,

@@ -20,12 +20,28 @@ export interface ToolRuntime {
   readonly context: Context.Context<never>
   /** The run's journal; undefined for the passthrough one. */
   readonly journal: Journal.Service | undefined
+  /** Whether each call gets its own span (only when a tracer is installed). */
+  readonly traced: boolean
 }
 
 interface Codecs {
   readonly decodeParameters: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+  /** Without an effect: the value, or undefined when the effect is needed (invalid input, services, async). */
+  readonly decodeParametersNow: (u: unknown) => { readonly value: unknown } | undefined
   readonly encodeSuccess: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+  readonly encodeSuccessNow: (u: unknown) => { readonly value: unknown } | undefined
   readonly encodeFailure: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+}
+
+// Schema's synchronous codecs run compiled, without an effect; anything they
+// cannot do (an invalid value and its message, services, async steps) goes
+// the effect way.
+const now = (run: (u: unknown) => unknown) => (u: unknown): { readonly value: unknown } | undefined => {
+  try {
+    return { value: run(u) }
+  } catch {
+    return undefined
+  }
 }
 
 // Built once per tool (tools are immutable values).
@@ -38,7 +54,11 @@ const codecsOf = (tool: Tool.Any): Codecs => {
       decodeParameters: Schema.isSchema(tool.parametersSchema)
         ? Schema.decodeUnknownEffect(tool.parametersSchema as Schema.Codec<unknown, unknown>)
         : Effect.succeed,
+      decodeParametersNow: Schema.isSchema(tool.parametersSchema)
+        ? now(Schema.decodeUnknownSync(tool.parametersSchema as Schema.Codec<unknown, unknown>))
+        : (u) => ({ value: u }),
       encodeSuccess: Schema.encodeUnknownEffect(tool.successSchema as Schema.Codec<unknown, unknown>),
+      encodeSuccessNow: now(Schema.encodeUnknownSync(tool.successSchema as Schema.Codec<unknown, unknown>)),
       encodeFailure: Schema.encodeUnknownEffect(Tool.failureResultSchema(tool) as unknown as Schema.Codec<unknown, unknown>)
     }
     codecsCache.set(tool, codecs)
@@ -127,20 +147,18 @@ const viaToolkit = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Ef
 // wants the final result only, so it skips the per-call queue and fiber.
 const direct = (entry: HandlerEntry, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> => {
   const codecs = codecsOf(tool)
-  return Effect.flatMap(Effect.result(codecs.decodeParameters(call.params)), (decoded): Effect.Effect<ToolStep> => {
-    if (decoded._tag === "Failure") {
-      return Effect.succeed(
-        errorResult("parameters", "InvalidParameters", `Invalid arguments for ${tool.name}: ${decoded.failure.message}`)
-      )
-    }
-    return entry.handler(decoded.success, { toolCallId: call.id, preliminary: () => Effect.void }).pipe(
+  const run = (params: unknown): Effect.Effect<ToolStep> =>
+    entry.handler(params, { toolCallId: call.id, preliminary: () => Effect.void }).pipe(
       Effect.updateContext((services: Context.Context<never>) => withHandlerServices(entry.context, services)),
       Effect.matchEffect({
-        onSuccess: (value) =>
-          Effect.map(codecs.encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
+        onSuccess: (value) => {
+          const encoded = codecs.encodeSuccessNow(value)
+          if (encoded !== undefined) return Effect.succeed<ToolStep>({ isFailure: false, result: encoded.value })
+          return Effect.map(codecs.encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
             Effect.catchTag("SchemaError", (error) =>
               Effect.succeed(errorResult("handler", "InvalidResult", `${tool.name} returned an invalid result: ${error.message}`)))
-          ),
+          )
+        },
         onFailure: (error) =>
           tool.failureMode === "return"
             ? Effect.map(codecs.encodeFailure(error), (result): ToolStep => ({ isFailure: true, failure: "handler", result }))
@@ -149,7 +167,14 @@ const direct = (entry: HandlerEntry, tool: Tool.Any, call: PendingCall): Effect.
       }),
       Effect.catchCause(interruptedOr(tool))
     ) as Effect.Effect<ToolStep>
-  })
+  const decoded = codecs.decodeParametersNow(call.params)
+  if (decoded !== undefined) return run(decoded.value)
+  return Effect.flatMap(Effect.result(codecs.decodeParameters(call.params)), (decoded): Effect.Effect<ToolStep> =>
+    decoded._tag === "Failure"
+      ? Effect.succeed(
+        errorResult("parameters", "InvalidParameters", `Invalid arguments for ${tool.name}: ${decoded.failure.message}`)
+      )
+      : run(decoded.success))
 }
 
 // The handler's own services under the current ones (the current ones win,
@@ -201,38 +226,41 @@ export const runCall = (
       `There is no tool named "${call.name}". Available tools: ${Object.keys(runtime.tools).join(", ")}`
     ))
     : execute(runtime, tool, effective)
-  const idempotent = runtime.idempotent.has(call.name) ||
-    (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
   const journal = runtime.journal
-  return (journal === undefined ? run : journal.step(
-    {
-      kind: "tool",
-      name: call.name,
-      request: { id: call.id, name: call.name, params },
-      idempotent,
-      ...(idempotent
-        ? {}
-        : { unknownOutcome: errorResult("handler", "UnknownOutcome", Journal.unknownOutcomeMessage(call.name)) })
+  let journaled: Effect.Effect<ToolStep, Journal.JournalMismatch | Journal.JournalError> = run
+  if (journal !== undefined) {
+    const idempotent = runtime.idempotent.has(call.name) ||
+      (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
+    journaled = journal.step(
+      {
+        kind: "tool",
+        name: call.name,
+        request: { id: call.id, name: call.name, params },
+        idempotent,
+        ...(idempotent
+          ? {}
+          : { unknownOutcome: errorResult("handler", "UnknownOutcome", Journal.unknownOutcomeMessage(call.name)) })
+      },
+      ToolStepSchema,
+      run
+    )
+  }
+  const recorded = Effect.map(journaled, (step): ToolCallRecord => ({
+    id: call.id,
+    name: call.name,
+    params,
+    isFailure: step.isFailure,
+    failure: step.failure,
+    result: step.result
+  }))
+  return !runtime.traced ? recorded : Effect.withSpan(recorded, `execute_tool ${call.name}`, {
+    attributes: {
+      "gen_ai.operation.name": "execute_tool",
+      "gen_ai.tool.name": call.name,
+      "gen_ai.tool.call.id": call.id
     },
-    ToolStepSchema,
-    run
-  ) as Effect.Effect<ToolStep, Journal.JournalMismatch | Journal.JournalError>  ).pipe(
-    Effect.map((step): ToolCallRecord => ({
-      id: call.id,
-      name: call.name,
-      params,
-      isFailure: step.isFailure,
-      failure: step.failure,
-      result: step.result
-    })),
-    Effect.withSpan(`execute_tool ${call.name}`, {
-      attributes: {
-        "gen_ai.operation.name": "execute_tool",
-        "gen_ai.tool.name": call.name,
-        "gen_ai.tool.call.id": call.id
-      }
-    }, { captureStackTrace: false })
-  )
+    captureStackTrace: false
+  })
 }
 
 /** Whether a call needs the caller's approval before it runs. */
