@@ -128,7 +128,8 @@ const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: Readonl
       idempotent: config.idempotent,
       context: services,
       journal: journal === Journal.passthrough ? undefined : journal,
-      traced
+      traced,
+      handlerServices: new Map()
     },
     responseFormat,
     traced

@@ -22,6 +22,8 @@ export interface ToolRuntime {
   readonly journal: Journal.Service | undefined
   /** Whether each call gets its own span (only when a tracer is installed). */
   readonly traced: boolean
+  /** Per handler: the run's services with the handler's own added, made once per run. */
+  readonly handlerServices: Map<HandlerEntry, Context.Context<never>>
 }
 
 interface Codecs {
@@ -69,7 +71,7 @@ const codecsOf = (tool: Tool.Any): Codecs => {
 // Toolkit handlers are stored under the tool's id, a string key.
 const keyOf = (key: string) => ({ key }) as Context.Key<never, unknown>
 
-interface HandlerEntry {
+export interface HandlerEntry {
   readonly handler: (params: unknown, context: unknown) => Effect.Effect<unknown, unknown>
   readonly context: Context.Context<never>
 }
@@ -145,11 +147,16 @@ const viaToolkit = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Ef
 // The same steps as effect's Toolkit (decode the parameters, run the handler
 // with its layer's services, encode the result), called directly: the agent
 // wants the final result only, so it skips the per-call queue and fiber.
-const direct = (entry: HandlerEntry, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> => {
+const direct = (
+  runtime: ToolRuntime,
+  entry: HandlerEntry,
+  tool: Tool.Any,
+  call: PendingCall
+): Effect.Effect<ToolStep> => {
   const codecs = codecsOf(tool)
   const run = (params: unknown): Effect.Effect<ToolStep> =>
     entry.handler(params, { toolCallId: call.id, preliminary: () => Effect.void }).pipe(
-      Effect.updateContext((services: Context.Context<never>) => withHandlerServices(entry.context, services)),
+      Effect.updateContext((services: Context.Context<never>) => handlerServices(runtime, entry, services)),
       Effect.matchEffect({
         onSuccess: (value) => {
           const encoded = codecs.encodeSuccessNow(value)
@@ -191,9 +198,21 @@ const withHandlerServices = (own: Context.Context<never>, services: Context.Cont
   return merged
 }
 
+// The services a tool call runs in are the run's own unless a span was added
+// around it: then the merge is made for that call alone.
+const handlerServices = (runtime: ToolRuntime, entry: HandlerEntry, services: Context.Context<never>) => {
+  if (services !== runtime.context) return withHandlerServices(entry.context, services)
+  let merged = runtime.handlerServices.get(entry)
+  if (merged === undefined) {
+    merged = withHandlerServices(entry.context, services)
+    runtime.handlerServices.set(entry, merged)
+  }
+  return merged
+}
+
 const execute = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> => {
   const entry = tool.toModelOutput === undefined ? handlerOf(runtime, tool) : undefined
-  return entry === undefined ? viaToolkit(runtime, tool, call) : direct(entry, tool, call)
+  return entry === undefined ? viaToolkit(runtime, tool, call) : direct(runtime, entry, tool, call)
 }
 
 /**
