@@ -219,15 +219,21 @@ export const make = <
     call
   }
   const render = options.render ?? ((input: In) => input as Prompt.RawInput)
+  // built once; the run's span is made only when a tracer is installed, as
+  // the step spans are (see the module docs)
+  const spanName = `invoke_agent ${options.name}`
+  const spanOptions = {
+    attributes: {
+      "gen_ai.operation.name": "invoke_agent",
+      "gen_ai.agent.name": options.name,
+      ...(options.model === undefined ? {} : { "gen_ai.request.model": options.model })
+    },
+    captureStackTrace: false
+  } as const
   const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    Effect.withSpan(self, `invoke_agent ${options.name}`, {
-      attributes: {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": options.name,
-        ...(options.model === undefined ? {} : { "gen_ai.request.model": options.model })
-      },
-      captureStackTrace: false
-    })
+    Effect.withFiber((fiber) =>
+      Loop.isTraced(fiber.context) ? Effect.withSpan(self, spanName, spanOptions) : self
+    )
   type R = Services<Tools> | RO
   const runDetailed = (input: In) =>
     span(Effect.suspend(() => Loop.run(config, Messages.toPrompt(render(input)).content))) as Effect.Effect<

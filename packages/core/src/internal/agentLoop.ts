@@ -73,11 +73,11 @@ interface RunContext {
   readonly traced: boolean
 }
 
-// A span per model call and per tool call costs about as much as the rest of
-// a step. They are made when a tracer is installed (`Effect.withTracer`, an
-// OpenTelemetry layer): effect's default tracer exports nowhere, so then only
-// the run's own span is kept.
-const isTraced = (services: Context.Context<never>): boolean =>
+// A span costs about as much as the rest of a step. The agent's spans (the
+// run, each model call, each tool call) are made when a tracer is installed
+// (`Effect.withTracer`, an OpenTelemetry layer): effect's default tracer
+// exports nowhere.
+export const isTraced = (services: Context.Context<never>): boolean =>
   Context.get(services, References.TracerEnabled) && Context.get(services, Tracer.Tracer) !== Tracer.nativeTracer
 
 interface RunState {
