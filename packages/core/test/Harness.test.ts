@@ -1,7 +1,7 @@
 import { Harness, HarnessError, RetryPolicy } from "@effect-harness/core"
 import { TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Ref, Schema } from "effect"
+import { Duration, Effect, Exit, Fiber, Ref, Schema, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 
 const City = Schema.Struct({ city: Schema.String, population: Schema.Int })
@@ -154,6 +154,32 @@ const promptOptions = {
 
 const rateLimited = (seconds: number) =>
   new HarnessError.RateLimited({ message: "Rate limit reached", retryAfter: Duration.seconds(seconds) })
+
+describe("Harness.prompt spans", () => {
+  it.effect("a span per call when a tracer is installed; none with effect's default tracer", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span(options) {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      yield* Harness.run(extractCity, "Paris").pipe(Effect.withTracer(tracer))
+      assert.deepStrictEqual(spans.map((span) => span.name), ["Harness.prompt extract-city"])
+      assert.strictEqual(spans[0]!.attributes.get("gen_ai.operation.name"), "generate_object")
+      // without a tracer, the model call runs under the caller's span
+      const seen = yield* Harness.run(extractCity, "Paris").pipe(
+        Effect.andThen(Effect.currentSpan),
+        Effect.withSpan("request")
+      )
+      assert.strictEqual(seen.name, "request")
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.json({ city: "Paris", population: 2_100_000 }),
+      TestModel.json({ city: "Paris", population: 2_100_000 })
+    ]))))
+})
 
 describe("Harness.retry", () => {
   it.effect("waits at least retryAfter (in virtual time) and then succeeds", () =>

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Context, Data, Effect, Option, References, type Schema, Tracer } from "effect"
+import { Context, Data, Effect, Option, type Schema } from "effect"
 import { LanguageModel, Prompt, type Tool, type Toolkit } from "effect/ai"
 import * as AgentEvent from "../AgentEvent.ts"
 import * as Budget from "../Budget.ts"
@@ -20,6 +20,7 @@ import * as Model from "./agentModel.ts"
 import { conversationStore, localStore, messageJson, type Store, unanswered } from "./agentStore.ts"
 import { decodeFinal, repairRequest, stepFinished, toStep } from "./agentSteps.ts"
 import * as Tools from "./agentTools.ts"
+import { isTraced } from "./tracing.ts"
 
 export type AgentError =
   | HarnessError.Fatal
@@ -73,12 +74,7 @@ interface RunContext {
   readonly traced: boolean
 }
 
-// A span costs about as much as the rest of a step. The agent's spans (the
-// run, each model call, each tool call) are made when a tracer is installed
-// (`Effect.withTracer`, an OpenTelemetry layer): effect's default tracer
-// exports nowhere.
-export const isTraced = (services: Context.Context<never>): boolean =>
-  Context.get(services, References.TracerEnabled) && Context.get(services, Tracer.Tracer) !== Tracer.nativeTracer
+export { isTraced }
 
 interface RunState {
   step: number

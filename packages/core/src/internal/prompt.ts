@@ -9,6 +9,7 @@ import { LanguageModel, Prompt } from "effect/ai"
 import * as Budget from "../Budget.ts"
 import * as DirectModel from "../DirectModel.ts"
 import { type Harness, make } from "./harness.ts"
+import { isTraced } from "./tracing.ts"
 import * as HarnessError from "../HarnessError.ts"
 import * as Messages from "../Messages.ts"
 
@@ -165,7 +166,9 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
     return system === undefined ? rendered : Prompt.setSystem(rendered, system)
   }
 
-  // built once: the span's options (a stack trace per call would be the largest cost of the span)
+  // built once: the span's options (a stack trace per call would be the largest
+  // cost of the span); the span is made only when a tracer is installed
+  // (see internal/tracing.ts)
   const spanName = `Harness.prompt ${options.name}`
   const spanOptions = {
     attributes: { "harness.name": options.name, "gen_ai.operation.name": json ? "generate_object" : "chat" },
@@ -173,18 +176,16 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   } as const
 
   const run = (input: IE) =>
-    Effect.withSpan(
-      Effect.withFiber((fiber) => {
-        const model = modelOf(fiber.context)
-        const budget = fiber.getRef(Budget.Budget)
-        if (decodeInput === undefined) return loop(model, budget, render(input as unknown as I), 0)
-        return decodeInput(input).pipe(
+    Effect.withFiber((fiber) => {
+      const model = modelOf(fiber.context)
+      const budget = fiber.getRef(Budget.Budget)
+      const answer = decodeInput === undefined
+        ? loop(model, budget, render(input as unknown as I), 0)
+        : decodeInput(input).pipe(
           Effect.mapError((error) => new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` })),
           Effect.flatMap((input) => loop(model, budget, render(input), 0))
         )
-      }),
-      spanName,
-      spanOptions
-    )
+      return isTraced(fiber.context) ? Effect.withSpan(answer, spanName, spanOptions) : answer
+    })
   return make(options.name, run) as Harness<IE, O, PromptError, LanguageModel.LanguageModel | RI | RO>
 }
