@@ -72,15 +72,16 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
     report.print()
 
     // streaming
+    const streamSide = `${names.ours}: Harness.streamText + OpenAiLanguageModel (DirectModel stream)`
     const stream = await compare(
       { raw: raw.stream, ours: ours.stream, vercel: vercel.stream },
       { warmup: n(100), rounds: n(600), blocks: 20, perBlock: n(30) }
     )
     comparison(report, section, "Streamed answer (60 chunks)", [
       { side: `${names.raw}, stream: true`, stats: stream.raw! },
-      { side: `${names.ours}: LanguageModel.streamText + OpenAiLanguageModel`, stats: stream.ours! },
+      { side: streamSide, stats: stream.ours! },
       { side: `${names.vercel}: streamText`, stats: stream.vercel! }
-    ], { side: `${names.ours}: LanguageModel.streamText + OpenAiLanguageModel`, medianRatio: 1.1 })
+    ], { side: streamSide, medianRatio: 1.1 })
 
     // 5-step tool loop
     const loop = await compare(

@@ -2,7 +2,8 @@
  * The three sides of the per-call comparisons, each built once against a
  * base URL: the raw `openai` SDK (the floor), effect-harness
  * (`Harness.prompt` + `Harness.retry` over `OpenAiLanguageModel`, the core
- * `Agent`, effect's `LanguageModel.streamText`), and the Vercel AI SDK
+ * `Agent`, `Harness.streamText` on the provider's `DirectModel` stream), and
+ * the Vercel AI SDK
  * (`ai` + `@ai-sdk/openai`). Every side asks the same question, with the same
  * output schema and the same tool, and gets the same canned answers.
  */
@@ -11,7 +12,7 @@ import { Agent, Harness } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
 import { generateText, Output, stepCountIs, streamText, tool } from "ai"
 import { Context, Effect, Exit, Layer, Schema, Scope, Stream } from "effect"
-import { LanguageModel, Tool, Toolkit } from "effect/ai"
+import { Tool, Toolkit } from "effect/ai"
 import OpenAI from "openai"
 import { z } from "zod"
 
@@ -149,7 +150,7 @@ export const harness = async (baseURL: string): Promise<Built<Sides>> => {
     Scope.provide(Layer.build(layer), scope)
   )
   const run = Effect.runPromiseWith(context)
-  const streamed = LanguageModel.streamText({ prompt: streamQuestion }).pipe(
+  const streamed = Harness.streamText({ prompt: streamQuestion }).pipe(
     Stream.runFold(() => "", (text, part) => part.type === "text-delta" ? text + part.delta : text)
   )
   return {

@@ -12,7 +12,9 @@
  * `ContentPolicyError`.
  *
  * The layer also provides core's `DirectModel`, the fast path harnesses use:
- * same request, same behaviour, without `LanguageModel`'s per-call Schema work.
+ * same request, same behaviour, without `LanguageModel`'s per-call Schema work,
+ * for plain and streamed calls (`Harness.streamText`). Streams are read ahead
+ * of their consumer, so that one pull carries every part that has arrived.
  * Interrupting a call aborts its HTTP request.
  *
  * @example
@@ -34,15 +36,17 @@
  * @since 0.1.0
  */
 import { DirectModel } from "@effect-harness/core"
-import { Cause, Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, type Stream } from "effect"
 import { AiError, LanguageModel, type Response } from "effect/ai"
 import type OpenAI from "openai"
+import type { APIPromise } from "openai/core/api-promise"
 import * as Abort from "./internal/abort.ts"
 import * as Chat from "./internal/chat.ts"
 import * as Errors from "./internal/errors.ts"
+import * as Pump from "./internal/pump.ts"
 import * as Responses from "./internal/responses.ts"
 import { StreamState as ResponsesStreamState } from "./internal/responses-stream.ts"
-import { codecTransformer, type JsonObject, structuredAnswer } from "./internal/shared.ts"
+import { codecTransformer, directStreamParts, type JsonObject, structuredAnswer } from "./internal/shared.ts"
 import { OpenAiClient, type OpenAiClientError } from "./OpenAiClient.ts"
 import * as OpenAiClientModule from "./OpenAiClient.ts"
 
@@ -179,51 +183,44 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const readParts = chat ? Chat.parts : Responses.parts
   const readReply = chat ? Chat.reply : Responses.reply
 
-  const streamText = (input: Chat.RequestInput): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
-    Stream.unwrap(Effect.gen(function*() {
-      const method = "streamText"
-      // a stream read to its end needs no abort (an abort builds a DOMException with a stack trace)
-      const request = { ended: false }
-      const options = yield* Effect.acquireRelease(
-        Effect.sync(() => abortable ? { link: Abort.makeLink() } : { controller: new AbortController() }),
-        (options) =>
-          Effect.sync(() => {
-            if (request.ended) return
-            if ("link" in options) Abort.abort(options.link)
-            else options.controller.abort()
-          })
-      )
-      const iterator: AsyncIterator<JsonObject> = yield* Effect.tryPromise({
-        try: () =>
-          send(
-            bodyOf(input, true, false, method),
-            "link" in options ? Abort.requestOptions(options.link) : { signal: options.controller.signal }
-          ).then((s) => s[Symbol.asyncIterator]()),
-        catch: toAiError(method, url)
-      })
+  // A streamed call read by internal/pump.ts: the SDK sends the request and
+  // fails on an error status; the body's events go through the API's stream
+  // state (the same for both paths), and `emit` turns its parts into the
+  // stream's own. A failure after the response began keeps what arrived.
+  const streamed = <P>(
+    input: Chat.RequestInput,
+    direct: boolean,
+    method: string,
+    emit: () => (parts: Array<Response.StreamPartEncoded>, out: Array<P>) => void
+  ): Stream.Stream<P, AiError.AiError> =>
+    Pump.stream(() => {
       const state = chat ? new Chat.StreamState(method) : new ResponsesStreamState(method)
-      // reads chunks until one gives parts; after the last, the closing parts
-      const next = async (): Promise<Array<Response.StreamPartEncoded> | undefined> => {
-        if (request.ended) return undefined
-        while (true) {
-          const result = await iterator.next()
-          if (result.done === true) {
-            request.ended = true
-            return state.end()
-          }
-          const parts = readSafely(result.value, method, (chunk) => state.chunk(chunk))
-          if (parts.length > 0) return parts
-        }
+      const push = emit()
+      return {
+        abortable,
+        open: (options) => (send(bodyOf(input, true, direct, method), options) as APIPromise<unknown>).asResponse(),
+        event: (payload, out) => push(readSafely(payload, method, (event) => state.chunk(event)), out),
+        // chat: complete at `[DONE]` only (the usage chunk comes after the finish reason)
+        complete: () => state instanceof ResponsesStreamState && state.completed,
+        end: (out) => push(state.end(), out),
+        error: (error, started) =>
+          !started || AiError.isAiError(error)
+            ? toAiError(method, url)(error)
+            : Errors.make(method, Errors.reasonOf(error, url, state.partial()))
       }
-      const pull = Effect.flatMap(
-        Effect.tryPromise({
-          try: next,
-          catch: (error) => AiError.isAiError(error) ? error : Errors.make(method, Errors.reasonOf(error, url, state.partial()))
-        }),
-        (parts) => parts === undefined ? Cause.done() : Effect.succeed(parts as [Response.StreamPartEncoded])
-      )
-      return Stream.fromPull(Effect.succeed(pull))
-    }))
+    })
+
+  const pushEncoded = () => (parts: Array<Response.StreamPartEncoded>, out: Array<Response.StreamPartEncoded>) => {
+    for (const part of parts) out.push(part)
+  }
+  const pushDirect = () => {
+    const seen = { model: undefined as string | undefined }
+    return (parts: Array<Response.StreamPartEncoded>, out: Array<DirectModel.StreamPart>) =>
+      directStreamParts(parts, out, seen)
+  }
+
+  const streamText = (input: Chat.RequestInput): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
+    streamed(input, false, "streamText", pushEncoded)
 
   const languageModel = yield* LanguageModel.make({
     generateText: (options) => generate(options, false, "generateText", readParts),
@@ -238,7 +235,8 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
         const structured = decode(reply.text)
         return structured === undefined ? reply : { ...reply, structured }
       })
-    }
+    },
+    stream: (request) => streamed(request, true, "stream", pushDirect)
   })
   return { languageModel, direct } satisfies Provider
 })

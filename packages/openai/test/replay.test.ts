@@ -6,7 +6,8 @@
  * 1. what the layer returns (text, each tool call's id, name and arguments,
  *    finish reason, usage; or the mapped error with the provider's message)
  *    must match the recorded response, through effect's LanguageModel (plain
- *    and streamed) and, for plain calls, through core's DirectModel too;
+ *    and streamed) and through core's DirectModel too (`generate` for plain
+ *    calls, `stream` for streamed ones);
  * 2. the request the SDK sent, built by the layer from the Prompt that the
  *    recorded request converts to, must match the recorded request (normal
  *    forms, see support/normalize.ts); requests whose features a Prompt cannot
@@ -25,7 +26,15 @@ import { Effect, Exit, Layer, Stream } from "effect"
 import { LanguageModel, Prompt } from "effect/ai"
 import { normalize, firstDifference } from "./support/normalize.ts"
 import { clientLayer } from "./support/env.ts"
-import { assistantOutcome, compare, fromReply, fromResponse, fromStreamParts, type Outcome } from "./support/outcome.ts"
+import {
+  assistantOutcome,
+  compare,
+  fromDirectParts,
+  fromReply,
+  fromResponse,
+  fromStreamParts,
+  type Outcome
+} from "./support/outcome.ts"
 import { apiOf, type Expected, expectedOf, isStream, kindOf, loadAll } from "./support/recorded.ts"
 import { convert } from "./support/to-prompt.ts"
 
@@ -63,6 +72,7 @@ describe("OpenAiLanguageModel against recorded OpenAI traffic", () => {
       const notComparable = new Counter()
       const unsurfaced = new Counter()
       let directChecked = 0
+      let directStreamChecked = 0
       let continuityChecked = 0
       const continuityNotApplicable = new Counter()
 
@@ -130,6 +140,20 @@ describe("OpenAiLanguageModel against recorded OpenAI traffic", () => {
             directChecked++
           }
 
+          // 1c. the same streamed call through core's DirectModel stream
+          if (isStream(interaction)) {
+            yield* server.reset
+            yield* server.enqueue(FakeOpenAiServer.fromInteraction(interaction))
+            const streamed = yield* Stream.runCollect(DirectModel.stream({
+              prompt: converted.prompt,
+              tools: converted.tools,
+              toolChoice: choice ?? (converted.tools.length > 0 ? "auto" : "none"),
+              responseFormat: { type: "text" }
+            })).pipe(Effect.map(fromDirectParts), Effect.provide(layer), Effect.exit)
+            for (const problem of compare(expected, streamed)) failures.push(`${where} (${kind}, DirectModel stream): ${problem}`)
+            directStreamChecked++
+          }
+
           // 2. the request the SDK sent. effect's LanguageModel narrows the
           // tools to a `oneOf` tool choice before the provider sees them; the
           // Responses API keeps them all (`allowed_tools`), as a direct request does.
@@ -192,6 +216,7 @@ describe("OpenAiLanguageModel against recorded OpenAI traffic", () => {
         `Replayed ${checkedTotal} of ${total} recorded interactions (${files.length} files); every response checked:`,
         ...[...checked.counts.entries()].sort().map(([kind, n]) => `  ${kind}: ${n}`),
         `Plain interactions checked again through DirectModel: ${directChecked}`,
+        `Streamed interactions checked again through DirectModel's stream: ${directStreamChecked}`,
         `Request bodies compared with the recorded ones: ${requestsCompared.get("chat")} chat, ${
           requestsCompared.get("responses")
         } responses`,
@@ -209,6 +234,7 @@ describe("OpenAiLanguageModel against recorded OpenAI traffic", () => {
       ].join("\n"))
 
       assert.strictEqual(checkedTotal, total)
+      assert.strictEqual(directChecked + directStreamChecked, total)
       assert.deepStrictEqual(failures, [])
     }).pipe(Effect.provide(clientLayer().pipe(Layer.provideMerge(FakeOpenAiServer.layer())))))
 })

@@ -277,9 +277,38 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
     faults: Effect.sync(() => faults.slice()),
     calls: Effect.sync(() => drawer.calls())
   })
-  const wrapDirect = (direct: DirectModel.DirectModel["Service"]): DirectModel.DirectModel["Service"] => ({
-    generate: generateDirect(direct)
-  })
+  // Its stream too, when it has one (otherwise harnesses stream through the
+  // wrapped LanguageModel): an answer fault is a cut after the first parts,
+  // with exactly what they delivered as the partial answer.
+  const streamDirect = (stream: NonNullable<DirectModel.DirectModel["Service"]["stream"]>) =>
+  (request: DirectModel.Request): Stream.Stream<DirectModel.StreamPart, AiError.AiError> =>
+    Stream.suspend(() => {
+      const kind = draw()
+      if (kind === undefined) return stream(request)
+      const error = errorFor(kind, retryAfter)
+      if (error !== undefined) return Stream.fromEffect(fail(HarnessError.toAiErrorReason(error)))
+      let text = ""
+      const toolCalls: Array<DirectModel.ToolCall> = []
+      return stream(request).pipe(
+        Stream.take(2),
+        Stream.tap((part) =>
+          Effect.sync(() => {
+            if (part.type === "text-delta") text += part.delta
+            else if (part.type === "tool-call") toolCalls.push({ id: part.id, name: part.name, params: part.params })
+          })
+        ),
+        Stream.concat(Stream.fromEffect(Effect.suspend(() =>
+          fail(HarnessError.toAiErrorReason(
+            new HarnessError.ConnectionFailed({ message: "Injected: the stream was cut mid-way", partial: { text, toolCalls } })
+          ))
+        )))
+      )
+    })
+
+  const wrapDirect = (direct: DirectModel.DirectModel["Service"]): DirectModel.DirectModel["Service"] =>
+    direct.stream === undefined
+      ? { generate: generateDirect(direct) }
+      : { generate: generateDirect(direct), stream: streamDirect(direct.stream) }
   return { model: wrapped, wrapDirect, state } as const
 }
 

@@ -1,7 +1,10 @@
 /**
  * A scripted `LanguageModel`: it answers each request with the next reply of
  * a script (text, JSON, tool calls or an error), records every request it
- * received, and fails loudly when the script runs out.
+ * received, and fails loudly when the script runs out. It provides core's
+ * `DirectModel` too, as real providers do, streams included: a streamed reply
+ * (`Harness.streamText`) comes one word per text delta, then its tool calls
+ * and the finish part.
  *
  * @example
  * ```ts
@@ -298,12 +301,24 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
       }))
   })
 
+  const directReply = (reply: Exclude<Reply, { _tag: "Respond" | "Fail" }>) =>
+    DirectModel.replyFromParts(toDecodedParts(toParts(reply, requests[requests.length - 1]!)))
+
   const direct = DirectModel.DirectModel.of({
     generate: (options) =>
       Effect.flatMap(nextReply(options), (reply) =>
-        reply._tag === "Fail"
-          ? fail(reply.error)
-          : Effect.succeed(DirectModel.replyFromParts(toDecodedParts(toParts(reply, requests[requests.length - 1]!)))))
+        reply._tag === "Fail" ? fail(reply.error) : Effect.succeed(directReply(reply))),
+    // the reply streamed: its text one word at a time, then the calls and the finish part
+    stream: (options) =>
+      Stream.unwrap(Effect.flatMap(nextReply(options), (reply) => {
+        if (reply._tag === "Fail") return fail(reply.error)
+        const parts: Array<DirectModel.StreamPart> = []
+        for (const part of DirectModel.replyToParts(directReply(reply))) {
+          if (part.type !== "text-delta") parts.push(part)
+          else for (const delta of words(part.delta)) parts.push({ type: "text-delta", delta })
+        }
+        return Effect.succeed(Stream.fromArray(parts))
+      }))
   })
 
   const state = TestModel.of({
@@ -312,6 +327,9 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
   })
   return { model, direct, state } as const
 })
+
+// a word and the spaces after it (leading spaces on their own): joined, the text again
+const words = (text: string): Array<string> => text.match(/\S+\s*|\s+/g) ?? []
 
 // The encoded parts TestModel builds are also valid decoded parts for the
 // fields `replyFromParts` reads (type, text, id, name, params, reason, usage).

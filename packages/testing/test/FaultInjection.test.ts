@@ -1,7 +1,7 @@
 import { Harness } from "@effect-harness/core"
 import { FaultInjection, TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Layer, Schema } from "effect"
+import { Duration, Effect, Exit, Layer, Schema, Stream } from "effect"
 
 const Answer = Schema.Struct({ answer: Schema.Int })
 const ask = Harness.prompt({ name: "ask", output: Answer, render: (q: string) => q, repairs: 0 })
@@ -71,4 +71,36 @@ describe("FaultInjection", () => {
         if (kind === "truncated" && Exit.isSuccess(textExit)) assert.strictEqual(textExit.value, "a complet")
       }))
   }
+
+  const streamed = (options: FaultInjection.Options) =>
+    Stream.runCollect(Harness.streamText({ prompt: "q" })).pipe(
+      Effect.map((parts) => Array.from(parts)),
+      Effect.provide(FaultInjection.layer(options).pipe(Layer.provide(TestModel.layer([TestModel.text("one two three four")]))))
+    )
+
+  it.effect("a DirectModel stream passes through when no fault is drawn", () =>
+    Effect.gen(function*() {
+      const parts = yield* streamed({ seed: 1, rate: 0 })
+      // TestModel's direct stream, one delta per word (not the LanguageModel fallback)
+      assert.deepStrictEqual(parts.filter((part) => part.type === "text-delta").map((part) => part.delta), [
+        "one ",
+        "two ",
+        "three ",
+        "four"
+      ])
+      assert.strictEqual(parts.at(-1)?.type, "finish")
+    }))
+
+  it.effect("a DirectModel stream gets the faults: an answer fault is a cut after its first parts, keeping them", () =>
+    Effect.gen(function*() {
+      const only = (kind: FaultInjection.FaultKind) => ({
+        seed: 3,
+        rate: 1,
+        weights: Object.fromEntries(FaultInjection.faultKinds.map((k) => [k, k === kind ? 1 : 0]))
+      })
+      const cut = yield* Effect.flip(streamed(only("truncated")))
+      assert.strictEqual(cut._tag, "ConnectionFailed")
+      if (cut._tag === "ConnectionFailed") assert.deepStrictEqual(cut.partial, { text: "one two ", toolCalls: [] })
+      assert.strictEqual((yield* Effect.flip(streamed(only("rate-limit"))))._tag, "RateLimited")
+    }))
 })

@@ -46,4 +46,27 @@ describe("TestModel", () => {
       const delta = Array.from(parts).find((part) => part.type === "text-delta")
       assert.strictEqual(delta?.type === "text-delta" ? delta.delta : "", "streamed")
     }).pipe(Effect.provide(TestModel.layer([TestModel.text("streamed")]))))
+
+  it.effect("streams scripted replies through its DirectModel: one delta per word, tool calls, the finish part", () =>
+    Effect.gen(function*() {
+      const text = yield* Harness.streamText({ prompt: "first" }).pipe(Stream.runCollect)
+      assert.deepStrictEqual(Array.from(text).map((part) => part.type === "text-delta" ? part.delta : part.type), [
+        "Hello ",
+        "there, ",
+        "Ada.",
+        "finish"
+      ])
+      const calls = yield* Harness.streamText({ prompt: "second" }).pipe(Stream.runCollect)
+      assert.deepStrictEqual(Array.from(calls).slice(0, 1), [
+        { type: "tool-call", id: "call_1", name: "lookup", params: { orderId: "A-1" } }
+      ])
+      const error = yield* Effect.flip(Stream.runDrain(Harness.streamText({ prompt: "third" })))
+      assert.strictEqual(error._tag, "QuotaExhausted")
+      const requests = yield* TestModel.requests
+      assert.deepStrictEqual(requests.map((r) => r.lastUserText), ["first", "second", "third"])
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.text("Hello there, Ada."),
+      TestModel.toolCall("lookup", { orderId: "A-1" }, "call_1"),
+      TestModel.fail(new HarnessError.QuotaExhausted({ message: "no credit" }))
+    ]))))
 })

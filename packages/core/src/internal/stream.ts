@@ -12,6 +12,7 @@ import * as DirectModel from "../DirectModel.ts"
 import * as HarnessError from "../HarnessError.ts"
 import * as Messages from "../Messages.ts"
 import type { PromptError } from "./prompt.ts"
+import { isTraced } from "./tracing.ts"
 
 /**
  * Options of `Harness.streamText`.
@@ -49,7 +50,8 @@ const mapError = (error: AiError.AiError | Cause.Done): PromptError | Cause.Done
  * cut mid-way fails with `ConnectionFailed` carrying the text and tool calls
  * received, a `content-filter` finish with `ContentRefused`. Interrupting the
  * stream (or stopping early) aborts the HTTP request. With a `Budget` in the
- * context, the call counts as a step and its usage is recorded.
+ * context, the call counts as a step and its usage is recorded; with a tracer
+ * installed, the stream runs in a `Harness.streamText` span.
  *
  * @example
  * ```ts
@@ -80,7 +82,7 @@ export const streamText = (
     // One step over each pull (never each part): errors mapped, and the
     // finish part checked and recorded. A filtered answer fails in its
     // place, after the parts that came with it.
-    return Effect.succeed(Stream.transformPull(parts, (pull) =>
+    const stream = Stream.transformPull(parts, (pull) =>
       Effect.sync(() => {
         let text = ""
         let refused: HarnessError.ContentRefused | undefined
@@ -104,6 +106,11 @@ export const streamText = (
         }
         const next = Effect.flatMap(Effect.mapError(pull, mapError), onParts)
         return Effect.suspend(() => refused === undefined ? next : Effect.fail(refused))
-      })))
+      }))
+    // a span only when a tracer is installed, as for Harness.prompt (see internal/tracing.ts)
+    return Effect.succeed(isTraced(fiber.context) ? Stream.withSpan(stream, spanName, spanOptions) : stream)
   }))
 }
+
+const spanName = "Harness.streamText"
+const spanOptions = { attributes: { "gen_ai.operation.name": "chat" }, captureStackTrace: false } as const

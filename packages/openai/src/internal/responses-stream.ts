@@ -170,6 +170,11 @@ export class StreamState {
     this.finished = [finishPart(finishReason(response, this.calls.size > 0), responsesTokens(response.usage))]
   }
 
+  /** Whether the final event (`response.completed`, `incomplete` or `failed`) arrived. */
+  get completed(): boolean {
+    return this.finished !== undefined
+  }
+
   /** The closing parts once the stream ended; fails when it ended too early or was a refusal. */
   end(): Array<Response.StreamPartEncoded> {
     if (this.finished === undefined) throw Errors.truncated(this.method, this.partial())

@@ -268,3 +268,44 @@ export const metadataPart = (
   modelId: model,
   timestamp: created === undefined ? undefined : new Date(created * 1000).toISOString()
 })
+
+/**
+ * Appends the direct stream parts of effect's encoded ones (what the stream
+ * states build): deltas, complete tool calls, the finish part with the model
+ * id that the metadata part carried (kept in `seen`).
+ */
+export const directStreamParts = (
+  parts: ReadonlyArray<Response.StreamPartEncoded>,
+  out: Array<DirectModel.StreamPart>,
+  seen: { model: string | undefined }
+): void => {
+  for (const part of parts) {
+    switch (part.type) {
+      case "text-delta":
+      case "reasoning-delta":
+        if (part.delta.length > 0) out.push({ type: part.type, delta: part.delta })
+        break
+      case "tool-call":
+        out.push({ type: "tool-call", id: part.id, name: part.name, params: part.params })
+        break
+      case "response-metadata":
+        if (part.modelId !== undefined) seen.model = part.modelId
+        break
+      case "finish": {
+        const usage = part.usage
+        out.push({
+          type: "finish",
+          finishReason: part.reason,
+          usage: {
+            inputTokens: usage.inputTokens.total,
+            outputTokens: usage.outputTokens.total,
+            cachedInputTokens: usage.inputTokens.cacheRead,
+            reasoningTokens: usage.outputTokens.reasoning
+          },
+          model: seen.model
+        })
+        break
+      }
+    }
+  }
+}

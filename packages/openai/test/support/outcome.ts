@@ -1,6 +1,7 @@
 /**
  * What the layer returned, in one shape for both paths (effect's
- * `LanguageModel`, plain or streamed, and core's `DirectModel`), and its
+ * `LanguageModel`, plain or streamed, and core's `DirectModel`, plain or
+ * streamed), and its
  * comparison with what the recorded response says.
  */
 import { type DirectModel, HarnessError } from "@effect-harness/core"
@@ -65,6 +66,30 @@ export const fromReply = (reply: DirectModel.Reply): Outcome => ({
     reasoning: reply.usage.reasoningTokens
   }
 })
+
+/** What core's direct stream gave: its deltas joined, its tool calls, its finish part. */
+export const fromDirectParts = (parts: Iterable<DirectModel.StreamPart>): Outcome => {
+  let text = ""
+  const toolCalls: Array<ExpectedCall> = []
+  let finish: DirectModel.FinishPart | undefined
+  for (const part of parts) {
+    if (part.type === "text-delta") text += part.delta
+    else if (part.type === "tool-call") toolCalls.push({ id: part.id, name: part.name, params: part.params })
+    else if (part.type === "finish") finish = part
+  }
+  return {
+    parts: [],
+    text,
+    toolCalls,
+    finishReason: finish?.finishReason ?? "missing",
+    usage: {
+      input: finish?.usage.inputTokens,
+      output: finish?.usage.outputTokens,
+      cached: finish?.usage.cachedInputTokens,
+      reasoning: finish?.usage.reasoningTokens
+    }
+  }
+}
 
 /** The assistant side of a prompt message: its text, tool calls and reasoning items. */
 export const assistantOutcome = (message: Prompt.AssistantMessage) => {
