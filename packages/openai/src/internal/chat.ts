@@ -15,6 +15,7 @@ import {
   argumentsText,
   builtinTool,
   chatTokens,
+  convertedMessage,
   directUsage,
   fileData,
   finishPart,
@@ -72,52 +73,55 @@ const userPart = (part: Prompt.TextPart | Prompt.FilePart): JsonObject => {
 export const messages = (prompt: Prompt.Prompt, systemRole: "system" | "developer"): Array<JsonObject> => {
   const out: Array<JsonObject> = []
   for (const message of prompt.content) {
-    switch (message.role) {
-      case "system":
-        out.push({ role: systemRole, content: message.content })
-        break
-      case "user": {
-        const parts = message.content
-        out.push({
-          role: "user",
-          content: parts.length === 1 && parts[0]!.type === "text" ? parts[0]!.text : parts.map(userPart)
-        })
-        break
-      }
-      case "assistant": {
-        let text = ""
-        let calls: Array<JsonObject> | undefined
-        for (const part of message.content) {
-          if (part.type === "text") text += part.text
-          else if (part.type === "tool-call" && !part.providerExecuted) {
-            ;(calls ??= []).push({
-              id: part.id,
-              type: "function",
-              function: { name: part.name, arguments: argumentsText(part.params) }
-            })
-          }
-        }
-        const entry: JsonObject = { role: "assistant" }
-        if (text.length > 0 || calls === undefined) entry.content = text
-        if (calls !== undefined) entry.tool_calls = calls
-        out.push(entry)
-        break
-      }
-      case "tool":
-        for (const part of message.content) {
-          if (part.type !== "tool-result" || part.providerExecuted) continue
-          out.push({
-            role: "tool",
-            tool_call_id: part.id,
-            content: part.modelOutput === undefined
-              ? resultText(part.result)
-              : part.modelOutput.flatMap((p) => p.type === "text" ? [{ type: "text", text: p.text }] : [])
-          })
-        }
-        break
-    }
+    if (message.role === "system") out.push({ role: systemRole, content: message.content })
+    else for (const entry of convertedMessage(message, messageEntries)) out.push(entry)
   }
   return out
+}
+
+// The entries of one message other than a system one.
+const messageEntries = (message: Prompt.Message, out: Array<JsonObject>): void => {
+  switch (message.role) {
+    case "user": {
+      const parts = message.content
+      out.push({
+        role: "user",
+        content: parts.length === 1 && parts[0]!.type === "text" ? parts[0]!.text : parts.map(userPart)
+      })
+      break
+    }
+    case "assistant": {
+      let text = ""
+      let calls: Array<JsonObject> | undefined
+      for (const part of message.content) {
+        if (part.type === "text") text += part.text
+        else if (part.type === "tool-call" && !part.providerExecuted) {
+          ;(calls ??= []).push({
+            id: part.id,
+            type: "function",
+            function: { name: part.name, arguments: argumentsText(part.params) }
+          })
+        }
+      }
+      const entry: JsonObject = { role: "assistant" }
+      if (text.length > 0 || calls === undefined) entry.content = text
+      if (calls !== undefined) entry.tool_calls = calls
+      out.push(entry)
+      break
+    }
+    case "tool":
+      for (const part of message.content) {
+        if (part.type !== "tool-result" || part.providerExecuted) continue
+        out.push({
+          role: "tool",
+          tool_call_id: part.id,
+          content: part.modelOutput === undefined
+            ? resultText(part.result)
+            : part.modelOutput.flatMap((p) => p.type === "text" ? [{ type: "text", text: p.text }] : [])
+        })
+      }
+      break
+  }
 }
 
 const toolChoice = (choice: LanguageModel.ToolChoice<string>): unknown => {

@@ -18,6 +18,7 @@ import * as Errors from "./errors.ts"
 import {
   argumentsText,
   builtinTool,
+  convertedMessage,
   directUsage,
   fileData,
   finishPart,
@@ -114,30 +115,33 @@ const outputOf = (part: Prompt.ToolResultPart): unknown =>
 export const input = (prompt: Prompt.Prompt, systemRole: "system" | "developer"): Array<JsonObject> => {
   const out: Array<JsonObject> = []
   for (const message of prompt.content) {
-    switch (message.role) {
-      case "system":
-        out.push({ role: systemRole, content: message.content })
-        break
-      case "user": {
-        const parts = message.content
-        out.push({
-          role: "user",
-          content: parts.length === 1 && parts[0]!.type === "text" ? parts[0]!.text : parts.map(inputPart)
-        })
-        break
-      }
-      case "assistant":
-        assistantItems(message.content, out)
-        break
-      case "tool":
-        for (const part of message.content) {
-          if (part.type !== "tool-result" || part.providerExecuted) continue
-          out.push({ type: "function_call_output", call_id: part.id, output: outputOf(part) })
-        }
-        break
-    }
+    if (message.role === "system") out.push({ role: systemRole, content: message.content })
+    else for (const item of convertedMessage(message, messageItems)) out.push(item)
   }
   return out
+}
+
+// The items of one message other than a system one.
+const messageItems = (message: Prompt.Message, out: Array<JsonObject>): void => {
+  switch (message.role) {
+    case "user": {
+      const parts = message.content
+      out.push({
+        role: "user",
+        content: parts.length === 1 && parts[0]!.type === "text" ? parts[0]!.text : parts.map(inputPart)
+      })
+      break
+    }
+    case "assistant":
+      assistantItems(message.content, out)
+      break
+    case "tool":
+      for (const part of message.content) {
+        if (part.type !== "tool-result" || part.providerExecuted) continue
+        out.push({ type: "function_call_output", call_id: part.id, output: outputOf(part) })
+      }
+      break
+  }
 }
 
 const toolChoice = (choice: LanguageModel.ToolChoice<string>): unknown => {

@@ -19,6 +19,36 @@ export const openaiOptions = (options: Prompt.ProviderOptions | undefined): Json
 }
 
 // -----------------------------------------------------------------------------
+// Messages
+// -----------------------------------------------------------------------------
+
+const convertedMessages = new WeakMap<
+  (message: Prompt.Message, out: Array<JsonObject>) => void,
+  WeakMap<Prompt.Message, ReadonlyArray<JsonObject>>
+>()
+
+/**
+ * The wire entries of one prompt message, converted once per message and
+ * format: prompt messages are immutable, and an agent sends its whole history
+ * again at every step, so each step converts only what it added. The entries
+ * are shared between requests and never changed after conversion.
+ */
+export const convertedMessage = (
+  message: Prompt.Message,
+  convert: (message: Prompt.Message, out: Array<JsonObject>) => void
+): ReadonlyArray<JsonObject> => {
+  let cache = convertedMessages.get(convert)
+  if (cache === undefined) convertedMessages.set(convert, cache = new WeakMap())
+  let entries = cache.get(message)
+  if (entries === undefined) {
+    const out: Array<JsonObject> = []
+    convert(message, out)
+    cache.set(message, entries = out)
+  }
+  return entries
+}
+
+// -----------------------------------------------------------------------------
 // Tools
 // -----------------------------------------------------------------------------
 
