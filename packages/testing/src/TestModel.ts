@@ -203,6 +203,39 @@ const lastUserText = (prompt: Prompt.Prompt): string => {
   return ""
 }
 
+type Answer = { readonly reply: Exclude<Reply, { _tag: "Respond" }>; readonly request: Request }
+
+// A request as the model received it; the last user text is read when asked
+// for (most runs never look).
+class RecordedRequest implements Request {
+  readonly prompt: Prompt.Prompt
+  readonly tools: ReadonlyArray<string>
+  readonly toolChoice: LanguageModel.ProviderOptions["toolChoice"]
+  readonly responseFormat: "text" | "json"
+  #lastUserText: string | undefined
+  constructor(options: {
+    readonly prompt: Prompt.Prompt
+    readonly tools: ReadonlyArray<{ readonly name: string }>
+    readonly toolChoice: LanguageModel.ToolChoice<string>
+    readonly responseFormat: { readonly type: "text" | "json" }
+  }) {
+    this.prompt = options.prompt
+    this.tools = options.tools.map((tool) => tool.name)
+    this.toolChoice = options.toolChoice
+    this.responseFormat = options.responseFormat.type
+  }
+  get lastUserText(): string {
+    return this.#lastUserText ??= lastUserText(this.prompt)
+  }
+}
+
+const directUsage = (usage: Usage): DirectModel.Usage => ({
+  inputTokens: usage.inputTokens,
+  outputTokens: usage.outputTokens,
+  cachedInputTokens: 0,
+  reasoningTokens: 0
+})
+
 const toReason = (error: HarnessError.HarnessError | AiError.AiErrorReason): AiError.AiErrorReason =>
   AiError.isAiErrorReason(error) ? error : HarnessError.toAiErrorReason(error)
 
@@ -238,13 +271,7 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
     readonly responseFormat: { readonly type: "text" | "json" }
   }) =>
     Effect.suspend(() => {
-      const request: Request = {
-        prompt: options.prompt,
-        tools: options.tools.map((tool) => tool.name),
-        toolChoice: options.toolChoice,
-        responseFormat: options.responseFormat.type,
-        lastUserText: lastUserText(options.prompt)
-      }
+      const request = new RecordedRequest(options)
       requests.push(request)
       calls++
       const reply = queue[next++]
@@ -252,8 +279,11 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
       return resolve(reply, request)
     })
 
-  const resolve = (reply: Reply, request: Request): Effect.Effect<Exclude<Reply, { _tag: "Respond" }>> =>
-    reply._tag === "Respond" ? Effect.flatMap(reply.respond(request), (next) => resolve(next, request)) : Effect.succeed(reply)
+  // the reply with the request it answers (other requests may come in while a reply waits)
+  const resolve = (reply: Reply, request: Request): Effect.Effect<Answer> =>
+    reply._tag === "Respond"
+      ? Effect.flatMap(reply.respond(request), (next) => resolve(next, request))
+      : Effect.succeed({ reply, request })
 
   const usageOf = (request: Request, replyText: string, given: Usage | undefined): Usage =>
     given ?? { inputTokens: estimateTokens(promptText(request.prompt)), outputTokens: estimateTokens(replyText) }
@@ -282,13 +312,13 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
 
   const model = yield* LanguageModel.make({
     generateText: (options) =>
-      Effect.flatMap(nextReply(options), (reply) =>
-        reply._tag === "Fail" ? fail(reply.error) : Effect.succeed(toParts(reply, requests[requests.length - 1]!))),
+      Effect.flatMap(nextReply(options), ({ reply, request }) =>
+        reply._tag === "Fail" ? fail(reply.error) : Effect.succeed(toParts(reply, request))),
     streamText: (options) =>
-      Stream.unwrap(Effect.flatMap(nextReply(options), (reply) => {
+      Stream.unwrap(Effect.flatMap(nextReply(options), ({ reply, request }) => {
         if (reply._tag === "Fail") return fail(reply.error)
         const parts: Array<Response.StreamPartEncoded> = []
-        for (const part of toParts(reply, requests[requests.length - 1]!)) {
+        for (const part of toParts(reply, request)) {
           if (part.type === "text") {
             const id = `text_${++nextId}`
             parts.push({ type: "text-start", id }, { type: "text-delta", id, delta: part.text }, {
@@ -301,19 +331,32 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
       }))
   })
 
-  const directReply = (reply: Exclude<Reply, { _tag: "Respond" | "Fail" }>) =>
-    DirectModel.replyFromParts(toDecodedParts(toParts(reply, requests[requests.length - 1]!)))
+  // what `DirectModel.replyFromParts` reads out of `toParts`, built directly
+  const directReply = (reply: Exclude<Reply, { _tag: "Respond" | "Fail" }>, request: Request): DirectModel.Reply =>
+    reply._tag === "Text"
+      ? {
+        text: reply.text,
+        toolCalls: [],
+        finishReason: reply.finishReason ?? "stop",
+        usage: directUsage(usageOf(request, reply.text, reply.usage))
+      }
+      : {
+        text: reply.text ?? "",
+        toolCalls: reply.calls.map((call) => ({ id: call.id ?? `call_${++nextId}`, name: call.name, params: call.params })),
+        finishReason: "tool-calls",
+        usage: directUsage(usageOf(request, JSON.stringify(reply.calls), reply.usage))
+      }
 
   const direct = DirectModel.DirectModel.of({
     generate: (options) =>
-      Effect.flatMap(nextReply(options), (reply) =>
-        reply._tag === "Fail" ? fail(reply.error) : Effect.succeed(directReply(reply))),
+      Effect.flatMap(nextReply(options), ({ reply, request }) =>
+        reply._tag === "Fail" ? fail(reply.error) : Effect.succeed(directReply(reply, request))),
     // the reply streamed: its text one word at a time, then the calls and the finish part
     stream: (options) =>
-      Stream.unwrap(Effect.flatMap(nextReply(options), (reply) => {
+      Stream.unwrap(Effect.flatMap(nextReply(options), ({ reply, request }) => {
         if (reply._tag === "Fail") return fail(reply.error)
         const parts: Array<DirectModel.StreamPart> = []
-        for (const part of DirectModel.replyToParts(directReply(reply))) {
+        for (const part of DirectModel.replyToParts(directReply(reply, request))) {
           if (part.type !== "text-delta") parts.push(part)
           else for (const delta of words(part.delta)) parts.push({ type: "text-delta", delta })
         }
@@ -330,10 +373,6 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
 
 // a word and the spaces after it (leading spaces on their own): joined, the text again
 const words = (text: string): Array<string> => text.match(/\S+\s*|\s+/g) ?? []
-
-// The encoded parts TestModel builds are also valid decoded parts for the
-// fields `replyFromParts` reads (type, text, id, name, params, reason, usage).
-const toDecodedParts = (parts: Array<Response.PartEncoded>) => parts as unknown as Array<Response.AllParts<any>>
 
 /**
  * A layer providing effect's `LanguageModel` answered from the script, and the

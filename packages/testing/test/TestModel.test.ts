@@ -1,8 +1,9 @@
-import { Harness, HarnessError } from "@effect-harness/core"
+import { DirectModel, Harness, HarnessError } from "@effect-harness/core"
 import { TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Schema, Stream } from "effect"
-import { LanguageModel } from "effect/ai"
+import { Cause, Effect, Exit, Fiber, Schema, Stream } from "effect"
+import { LanguageModel, Prompt } from "effect/ai"
+import { TestClock } from "effect/testing"
 
 const say = Harness.prompt({ name: "say", output: Schema.String, render: (s: string) => s })
 
@@ -15,6 +16,29 @@ describe("TestModel", () => {
       assert.deepStrictEqual(requests.map((r) => r.lastUserText), ["first", "second"])
       assert.strictEqual(yield* TestModel.remaining, 0)
     }).pipe(Effect.provide(TestModel.layer([TestModel.text("one"), TestModel.text("two")]))))
+
+  it.effect("a reply that waits is answered for its own request, while others come in", () =>
+    Effect.gen(function*() {
+      const model = yield* DirectModel.DirectModel
+      const ask = (text: string) =>
+        model.generate({ prompt: Prompt.make(text), tools: [], toolChoice: "none", responseFormat: { type: "text" } })
+      const slow = yield* Effect.forkChild(ask("a long question, four times longer than the other one"), {
+        startImmediately: true
+      })
+      const quick = yield* ask("short")
+      yield* TestClock.adjust("1 second")
+      const waited = yield* Fiber.join(slow)
+      // estimated usage counts the prompt each reply answers (about 4 characters a token)
+      assert.strictEqual(quick.usage.inputTokens, 2)
+      assert.strictEqual(waited.usage.inputTokens, 14)
+      assert.deepStrictEqual((yield* TestModel.requests).map((request) => request.lastUserText), [
+        "a long question, four times longer than the other one",
+        "short"
+      ])
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.respond(() => Effect.as(Effect.sleep("1 second"), TestModel.text("late"))),
+      TestModel.text("now")
+    ], { direct: true }))))
 
   it.effect("dies with ScriptExhausted, naming the call and its last user message, when the script runs out", () =>
     Effect.gen(function*() {
