@@ -19,7 +19,7 @@ describe("TestModel", () => {
 
   it.effect("a reply that waits is answered for its own request, while others come in", () =>
     Effect.gen(function*() {
-      const model = yield* DirectModel.DirectModel
+      const model = yield* DirectModel.current
       const ask = (text: string) =>
         model.generate({ prompt: Prompt.make(text), tools: [], toolChoice: "none", responseFormat: { type: "text" } })
       const slow = yield* Effect.forkChild(ask("a long question, four times longer than the other one"), {
