@@ -49,7 +49,7 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
     const concurrency = 64
     const tput = await throughput(
       { raw: raw.structured, ours: ours.structured, vercel: vercel.structured },
-      { concurrency, perBatch: n(2000), batches: 4 }
+      { concurrency, perBatch: n(1000), batches: 9 }
     )
     report.print(`Structured-output throughput at concurrency ${concurrency}`)
     const tputRows: Array<Array<string>> = []
