@@ -93,7 +93,6 @@ export const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: 
   if (Option.isNone(conversation) && initial === undefined) {
     return yield* Effect.die(new Error(`Agent ${config.name}: resuming a run that used a Conversation needs it again`))
   }
-  const handler = config.toolkit === undefined ? undefined : yield* config.toolkit
   const native = Context.getOption(services, DirectModel.DirectModel)
   const model = Option.isSome(native)
     ? native.value
@@ -115,7 +114,7 @@ export const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: 
     window: Option.getOrUndefined(Context.getOption(services, ContextWindow.ContextWindow)),
     runtime: {
       tools: config.toolsByName,
-      handler,
+      toolkit: config.toolkit,
       idempotent: config.idempotent,
       context: services,
       journal: journal === Journal.passthrough ? undefined : journal,

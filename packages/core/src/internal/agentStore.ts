@@ -21,19 +21,34 @@ export interface Store {
   readonly snapshot: Effect.Effect<Prompt.Prompt | undefined>
 }
 
-// The run's own history: a plain array only this run appends to.
-export const localStore = (initial: ReadonlyArray<Prompt.Message>): Store => {
-  const history = initial.slice()
-  return {
-    owner: history,
-    readNow: () => history,
-    appendNow: (messages) => void history.push(...messages),
-    read: Effect.sync(() => history),
-    append: (messages) => Effect.sync(() => void history.push(...messages)),
-    replace: (count, replacement) => Effect.sync(() => void history.splice(0, count, ...replacement)),
-    snapshot: Effect.sync(() => Prompt.fromMessages(history.slice()))
+// The run's own history: a plain array only this run appends to (a class:
+// one object per run rather than a closure per method).
+class LocalStore implements Store {
+  readonly owner: Array<Prompt.Message>
+  constructor(initial: ReadonlyArray<Prompt.Message>) {
+    this.owner = initial.slice()
+  }
+  readNow(): ReadonlyArray<Prompt.Message> {
+    return this.owner
+  }
+  appendNow(messages: ReadonlyArray<Prompt.Message>): void {
+    this.owner.push(...messages)
+  }
+  get read(): Effect.Effect<ReadonlyArray<Prompt.Message>> {
+    return Effect.succeed(this.owner)
+  }
+  append(messages: ReadonlyArray<Prompt.Message>): Effect.Effect<void> {
+    return Effect.sync(() => this.appendNow(messages))
+  }
+  replace(count: number, replacement: ReadonlyArray<Prompt.Message>): Effect.Effect<void> {
+    return Effect.sync(() => void this.owner.splice(0, count, ...replacement))
+  }
+  get snapshot(): Effect.Effect<Prompt.Prompt | undefined> {
+    return Effect.sync(() => Prompt.fromMessages(this.owner.slice()))
   }
 }
+
+export const localStore = (initial: ReadonlyArray<Prompt.Message>): Store => new LocalStore(initial)
 
 export const conversationStore = (conversation: Conversation.Service): Store => {
   const live = Live.live(conversation)

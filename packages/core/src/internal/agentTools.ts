@@ -14,7 +14,8 @@ import { ToolStep as ToolStepSchema } from "./agentModel.ts"
 
 export interface ToolRuntime {
   readonly tools: Record<string, Tool.Any>
-  readonly handler: Toolkit.WithHandler<Record<string, Tool.Any>> | undefined
+  /** For the calls effect's Toolkit runs itself (see {@link viaToolkit}); its handlers are built when one comes. */
+  readonly toolkit: Toolkit.Toolkit<Record<string, Tool.Any>> | undefined
   readonly idempotent: ReadonlySet<string>
   /** The services of the run, where `toolkit.toLayer` put the handlers. */
   readonly context: Context.Context<never>
@@ -128,7 +129,7 @@ const interruptedOr = (tool: Tool.Any) => (cause: Cause.Cause<unknown>): Effect.
 // included), which costs a queue and a fiber per call.
 const viaToolkit = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effect.Effect<ToolStep> =>
   Effect.flatMap(
-    runtime.handler!.handle(tool.name, call.params as never, call.id),
+    Effect.flatMap(runtime.toolkit!, (handler) => handler.handle(tool.name, call.params as never, call.id)),
     (results) => Stream.runLast(Stream.filter(results, (result) => !result.preliminary))
   ).pipe(
     Effect.map((last): ToolStep => {
