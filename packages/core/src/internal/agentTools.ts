@@ -36,6 +36,43 @@ interface Codecs {
   readonly encodeFailure: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
 }
 
+// What a handler's outcome becomes, the same for every call of a tool: built
+// once per tool rather than as closures per call.
+interface Outcome {
+  readonly onSuccess: (value: unknown) => Effect.Effect<ToolStep>
+  readonly onFailure: (error: unknown) => Effect.Effect<ToolStep>
+  readonly interrupted: (cause: Cause.Cause<unknown>) => Effect.Effect<ToolStep>
+}
+
+const outcomes = new WeakMap<Tool.Any, Outcome>()
+
+// the agent keeps a call's final result only
+const noPreliminary = () => Effect.void
+
+const outcomeOf = (tool: Tool.Any, codecs: Codecs): Outcome => {
+  let outcome = outcomes.get(tool)
+  if (outcome === undefined) {
+    outcome = {
+      onSuccess: (value) => {
+        const encoded = codecs.encodeSuccessNow(value)
+        if (encoded !== undefined) return Effect.succeed<ToolStep>({ isFailure: false, result: encoded.value })
+        return Effect.map(codecs.encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
+          Effect.catchTag("SchemaError", (error) =>
+            Effect.succeed(errorResult("handler", "InvalidResult", `${tool.name} returned an invalid result: ${error.message}`)))
+        )
+      },
+      onFailure: (error) =>
+        tool.failureMode === "return"
+          ? Effect.map(codecs.encodeFailure(error), (result): ToolStep => ({ isFailure: true, failure: "handler", result }))
+            .pipe(Effect.catchTag("SchemaError", () => Effect.succeed(failureResult(tool, error))))
+          : Effect.succeed(failureResult(tool, error)),
+      interrupted: interruptedOr(tool)
+    }
+    outcomes.set(tool, outcome)
+  }
+  return outcome
+}
+
 // Schema's synchronous codecs run compiled, without an effect; anything they
 // cannot do (an invalid value and its message, services, async steps) goes
 // the effect way.
@@ -155,25 +192,12 @@ const direct = (
   call: PendingCall
 ): Effect.Effect<ToolStep> => {
   const codecs = codecsOf(tool)
+  const outcome = outcomeOf(tool, codecs)
   const run = (params: unknown): Effect.Effect<ToolStep> =>
-    entry.handler(params, { toolCallId: call.id, preliminary: () => Effect.void }).pipe(
+    entry.handler(params, { toolCallId: call.id, preliminary: noPreliminary }).pipe(
       Effect.updateContext((services: Context.Context<never>) => handlerServices(runtime, entry, services)),
-      Effect.matchEffect({
-        onSuccess: (value) => {
-          const encoded = codecs.encodeSuccessNow(value)
-          if (encoded !== undefined) return Effect.succeed<ToolStep>({ isFailure: false, result: encoded.value })
-          return Effect.map(codecs.encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
-            Effect.catchTag("SchemaError", (error) =>
-              Effect.succeed(errorResult("handler", "InvalidResult", `${tool.name} returned an invalid result: ${error.message}`)))
-          )
-        },
-        onFailure: (error) =>
-          tool.failureMode === "return"
-            ? Effect.map(codecs.encodeFailure(error), (result): ToolStep => ({ isFailure: true, failure: "handler", result }))
-              .pipe(Effect.catchTag("SchemaError", () => Effect.succeed(failureResult(tool, error))))
-            : Effect.succeed(failureResult(tool, error))
-      }),
-      Effect.catchCause(interruptedOr(tool))
+      Effect.matchEffect(outcome),
+      Effect.catchCause(outcome.interrupted)
     ) as Effect.Effect<ToolStep>
   const decoded = codecs.decodeParametersNow(call.params)
   if (decoded !== undefined) return run(decoded.value)
