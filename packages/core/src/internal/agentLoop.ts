@@ -14,7 +14,17 @@ import * as Budget from "../Budget.ts"
 import * as HarnessError from "../HarnessError.ts"
 import * as Journal from "../Journal.ts"
 import * as Model from "./agentModel.ts"
-import { type AgentError, append, type Config, Overflow, prepare, type RunContext, type RunState, setup, usageOf } from "./agentRun.ts"
+import {
+  append,
+  type Config,
+  Overflow,
+  prepare,
+  prepareNow,
+  type RunContext,
+  type RunState,
+  setup,
+  usageOf
+} from "./agentRun.ts"
 import { messageJson, unanswered } from "./agentStore.ts"
 import { decodeFinal, repairRequest, stepFinished, toStep } from "./agentSteps.ts"
 import * as Tools from "./agentTools.ts"
@@ -22,17 +32,23 @@ import * as Tools from "./agentTools.ts"
 export { type AgentError, type Config, Overflow } from "./agentRun.ts"
 export { isTraced } from "./tracing.ts"
 
+// The steps below are plain generators that the loop delegates to (`yield*`
+// at the JavaScript level): a step costs no effect of its own, only what it
+// runs. Their yields are the effects they run, typed loosely; the loop's
+// result type is the agent's.
+type Step<A> = Generator<any, A, any>
+
 // One model call, journaled when the run has a journal. The journal request
 // is the messages this run added since its previous model step (see the
 // Agent module docs).
-const callModel = <O>(
+function* callModel<O>(
   config: Config<O>,
   ctx: RunContext,
   state: RunState,
   step: number,
   messages: ReadonlyArray<Prompt.Message>,
   final: boolean
-): Effect.Effect<Model.ModelStep | Overflow, AgentError> => {
+): Step<Model.ModelStep | Overflow> {
   const reply = config.call(ctx.model, {
     prompt: Prompt.fromMessages(messages),
     tools: config.tools,
@@ -40,9 +56,10 @@ const callModel = <O>(
     responseFormat: ctx.responseFormat
   })
   if (ctx.journal === undefined) {
-    return Effect.map(reply, (reply) => reply instanceof Overflow ? reply : toStep(reply, final, config.encode))
+    const answer = yield* reply
+    return answer instanceof Overflow ? answer : toStep(answer, final, config.encode)
   }
-  return ctx.journal.step(
+  return yield* ctx.journal.step(
     { kind: "model", name: config.name, request: { step, messages: state.sinceModel.map(messageJson) } },
     Model.ModelStep,
     // an overflow is not recorded: the step runs again after compaction
@@ -51,14 +68,14 @@ const callModel = <O>(
   ).pipe(Effect.catchTag("AgentContextOverflow", (overflow) => Effect.succeed(overflow)))
 }
 
-const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, final: boolean) {
+function* modelStep<O>(config: Config<O>, ctx: RunContext, state: RunState, final: boolean): Step<Model.ModelStep> {
   const step = state.step + 1
   if (ctx.emit) yield* ctx.emit(AgentEvent.StepStarted({ agent: config.name, step }))
-  let prepared = yield* prepare(config, ctx, state, false)
+  let prepared = prepareNow(config, ctx) ?? (yield* prepare(config, ctx, state, false))
   if (ctx.budget.active) yield* ctx.budget.reserveStep(Math.max(state.lastInputTokens, prepared.tokens))
   state.step = step
   state.usage.steps++
-  let reply = yield* callModel(config, ctx, state, step, prepared.messages, final)
+  let reply: Model.ModelStep | Overflow = yield* callModel(config, ctx, state, step, prepared.messages, final)
   if (reply instanceof Overflow) {
     // the provider counts differently than our tokenizer: shrink hard, retry once
     if (ctx.window === undefined) {
@@ -100,8 +117,11 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
   const appended = append(ctx, [Prompt.assistantMessage({ content })])
   if (appended !== undefined) yield* appended
   return reply
-}, (effect, config, ctx, state) =>
-  !ctx.traced ? effect : Effect.withSpan(effect, `chat ${config.model ?? config.name}`, {
+}
+
+// A model step in its span, when a tracer is installed.
+const tracedModelStep = <O>(config: Config<O>, ctx: RunContext, state: RunState, final: boolean) =>
+  Effect.withSpan(Effect.gen(() => modelStep(config, ctx, state, final)), `chat ${config.model ?? config.name}`, {
     attributes: {
       "gen_ai.operation.name": "chat",
       "gen_ai.agent.name": config.name,
@@ -110,7 +130,7 @@ const modelStep = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunCont
     },
     // a stack trace per span is the largest cost of a step; the span names say where
     captureStackTrace: false
-  }))
+  })
 
 const decisionOf = (config: Config<any>, step: number, call: Model.PendingCall, ask: Effect.Effect<Model.Decision>) =>
   Journal.step(
@@ -121,13 +141,13 @@ const decisionOf = (config: Config<any>, step: number, call: Model.PendingCall, 
 
 const noDecision: Model.Decision = { _tag: "Deny", reason: "No decision was given for this tool call." }
 
-const toolPhase = Effect.fnUntraced(function*<O>(
+function* toolPhase<O>(
   config: Config<O>,
   ctx: RunContext,
   state: RunState,
   calls: ReadonlyArray<Model.PendingCall>,
   given: Readonly<Record<string, Model.Decision>> | undefined
-) {
+): Step<ReadonlyArray<Model.ToolCallRecord>> {
   const step = state.step
   if (ctx.budget.active) yield* ctx.budget.reserveToolCalls(calls.length)
   state.usage.toolCalls += calls.length
@@ -196,7 +216,7 @@ const toolPhase = Effect.fnUntraced(function*<O>(
   if (appended !== undefined) yield* appended
   state.sinceModel.push(message)
   return records
-})
+}
 
 const record = (state: RunState, step: Model.ModelStep, toolCalls: ReadonlyArray<Model.ToolCallRecord>) => {
   const record: Model.StepRecord = {
@@ -218,7 +238,9 @@ const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, 
     if (state.step >= config.maxSteps) {
       return yield* new HarnessError.BudgetExceeded({ limit: "steps", max: config.maxSteps, used: state.step + 1 })
     }
-    const reply = yield* modelStep(config, ctx, state, final)
+    const reply: Model.ModelStep = ctx.traced
+      ? yield* tracedModelStep(config, ctx, state, final)
+      : yield* modelStep(config, ctx, state, final)
     if (reply.toolCalls.length === 0) {
       const done = record(state, reply, [])
       if (ctx.emit) yield* ctx.emit(stepFinished(config.name, done))

@@ -136,19 +136,19 @@ export const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: 
   return { ctx, state }
 })
 
-type Prepared = Effect.Success<ReturnType<typeof prepareWindow>>
+type Prepared = Effect.Success<ReturnType<typeof prepare>>
 
-// The request's messages: the history as it is without a context window
-// (a copy: the request must not change as the history grows), else the
-// window's view of it, trimmed or compacted.
-export const prepare = <O>(config: Config<O>, ctx: RunContext, state: RunState, force: boolean) => {
-  if (ctx.window === undefined && ctx.store.readNow !== undefined) {
-    return Effect.succeed({ messages: config.fixed.concat(ctx.store.readNow()), tokens: 0 } as Prepared)
-  }
-  return prepareWindow(config, ctx, state, force)
-}
+// The request's messages without a context window, read without an effect
+// when the store allows: the history as it is (a copy: the request must not
+// change as the history grows). Undefined when `prepare` is needed.
+export const prepareNow = <O>(config: Config<O>, ctx: RunContext): Prepared | undefined =>
+  ctx.window === undefined && ctx.store.readNow !== undefined
+    ? { messages: config.fixed.concat(ctx.store.readNow()), tokens: 0 }
+    : undefined
 
-const prepareWindow = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, force: boolean) {
+// The request's messages: the history, or the window's view of it, trimmed
+// or compacted.
+export const prepare = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, force: boolean) {
   const history = yield* ctx.store.read
   if (ctx.window === undefined) return { messages: config.fixed.concat(history), tokens: 0 }
   const prepared = yield* ctx.window.prepare(ctx.store.owner, { fixed: config.fixed, history, tools: config.tools, force })
