@@ -198,9 +198,11 @@ function* toolPhase<O>(
         }))
         return record
       })
-  const records = calls.length === 1
-    ? [yield* run(calls[0]!)]
-    : yield* Effect.forEach(calls, run, { concurrency: config.concurrency })
+  const records: ReadonlyArray<Model.ToolCallRecord> = calls.length !== 1
+    ? yield* Effect.forEach(calls, run, { concurrency: config.concurrency })
+    : emit === undefined && !ctx.traced
+    ? [yield* Tools.callSteps(ctx.runtime, calls[0]!, decisions.get(calls[0]!.id))]
+    : [yield* run(calls[0]!)]
   const message = Prompt.toolMessage({
     content: records.map((record) =>
       Prompt.toolResultPart({

@@ -241,16 +241,17 @@ const execute = (runtime: ToolRuntime, tool: Tool.Any, call: PendingCall): Effec
 }
 
 /**
- * Runs one tool call as a journaled tool step. A denied call does not run and
- * is not journaled (its decision is).
+ * The steps of one tool call, as a generator the agent's loop delegates to
+ * (see {@link runCall} for the effect). A denied call does not run and is not
+ * journaled (its decision is).
  */
-export const runCall = (
+export function* callSteps(
   runtime: ToolRuntime,
   call: PendingCall,
   decision: Decision | undefined
-): Effect.Effect<ToolCallRecord, Journal.JournalMismatch | Journal.JournalError> => {
+): Generator<any, ToolCallRecord, any> {
   if (decision?._tag === "Deny") {
-    return Effect.succeed({
+    return {
       id: call.id,
       name: call.name,
       params: call.params,
@@ -258,7 +259,7 @@ export const runCall = (
       failure: "denied",
       // the shape of effect's Tool.ExecutionFailure
       result: { type: "execution-denied", reason: decision.reason ?? "The user denied this tool call." }
-    })
+    }
   }
   const params = decision?._tag === "Edit" ? decision.params : call.params
   const effective = decision?._tag === "Edit" ? { ...call, params } : call
@@ -271,11 +272,12 @@ export const runCall = (
     ))
     : execute(runtime, tool, effective)
   const journal = runtime.journal
-  let journaled: Effect.Effect<ToolStep, Journal.JournalMismatch | Journal.JournalError> = run
-  if (journal !== undefined) {
+  let step: ToolStep
+  if (journal === undefined) step = yield* run
+  else {
     const idempotent = runtime.idempotent.has(call.name) ||
       (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
-    journaled = journal.step(
+    step = yield* journal.step(
       {
         kind: "tool",
         name: call.name,
@@ -289,15 +291,31 @@ export const runCall = (
       run
     )
   }
-  const recorded = Effect.map(journaled, (step): ToolCallRecord => ({
+  return {
     id: call.id,
     name: call.name,
     params,
     isFailure: step.isFailure,
     failure: step.failure,
     result: step.result
-  }))
-  return !runtime.traced ? recorded : Effect.withSpan(recorded, `execute_tool ${call.name}`, {
+  }
+}
+
+/**
+ * Runs one tool call as a journaled tool step, in its own span when a tracer
+ * is installed.
+ */
+export const runCall = (
+  runtime: ToolRuntime,
+  call: PendingCall,
+  decision: Decision | undefined
+): Effect.Effect<ToolCallRecord, Journal.JournalMismatch | Journal.JournalError> => {
+  // the generator's yields are typed loosely: its errors are the journal's
+  const steps = Effect.gen(() => callSteps(runtime, call, decision)) as Effect.Effect<
+    ToolCallRecord,
+    Journal.JournalMismatch | Journal.JournalError
+  >
+  return !runtime.traced ? steps : Effect.withSpan(steps, `execute_tool ${call.name}`, {
     attributes: {
       "gen_ai.operation.name": "execute_tool",
       "gen_ai.tool.name": call.name,
