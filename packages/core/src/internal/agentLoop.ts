@@ -234,7 +234,12 @@ const record = (state: RunState, step: Model.ModelStep, toolCalls: ReadonlyArray
   return record
 }
 
-const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, state: RunState, forceFinal: boolean) {
+function* loop<O>(
+  config: Config<O>,
+  ctx: RunContext,
+  state: RunState,
+  forceFinal: boolean
+): Step<Model.RunResult<O>> {
   let final = forceFinal
   while (true) {
     if (state.step >= config.maxSteps) {
@@ -278,7 +283,7 @@ const loop = Effect.fnUntraced(function*<O>(config: Config<O>, ctx: RunContext, 
     if (ctx.emit) yield* ctx.emit(stepFinished(config.name, done))
     if (config.stopWhen?.({ step: state.step, last: done, usage: usageOf(state) }) === true) final = true
   }
-})
+}
 
 export const run = Effect.fnUntraced(function*<O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) {
   const { ctx, state } = yield* setup(config, [])

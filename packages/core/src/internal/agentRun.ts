@@ -86,7 +86,11 @@ export const usageOf = (state: RunState): Budget.Usage => ({
   totalTokens: state.usage.inputTokens + state.usage.outputTokens
 })
 
-export const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | undefined) {
+// A plain generator the loop delegates to (see agentLoop.ts).
+export function* setup<O>(
+  config: Config<O>,
+  initial: ReadonlyArray<Prompt.Message> | undefined
+): Generator<any, { readonly ctx: RunContext; readonly state: RunState }, any> {
   // every service the run needs, read once from the context
   const services = yield* Effect.context<never>()
   const conversation = Context.getOption(services, Conversation.Conversation)
@@ -134,7 +138,7 @@ export const setup = Effect.fnUntraced(function*<O>(config: Config<O>, initial: 
     records: []
   }
   return { ctx, state }
-})
+}
 
 type Prepared = Effect.Success<ReturnType<typeof prepare>>
 
