@@ -175,17 +175,27 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
     captureStackTrace: false
   } as const
 
+  // What a call reads from its context, kept for the last context seen:
+  // contexts are immutable, and callers usually run every call in the same one.
+  let seen: { readonly context: Context.Context<never>; readonly model: DirectModel.DirectModel["Service"]; readonly budget: Budget.Service; readonly traced: boolean } | undefined
+  const servicesOf = (context: Context.Context<never>) =>
+    seen !== undefined && seen.context === context ? seen : (seen = {
+      context,
+      model: modelOf(context),
+      budget: Context.get(context, Budget.Budget),
+      traced: isTraced(context)
+    })
+
   const run = (input: IE) =>
     Effect.withFiber((fiber) => {
-      const model = modelOf(fiber.context)
-      const budget = fiber.getRef(Budget.Budget)
+      const { budget, model, traced } = servicesOf(fiber.context)
       const answer = decodeInput === undefined
         ? loop(model, budget, render(input as unknown as I), 0)
         : decodeInput(input).pipe(
           Effect.mapError((error) => new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` })),
           Effect.flatMap((input) => loop(model, budget, render(input), 0))
         )
-      return isTraced(fiber.context) ? Effect.withSpan(answer, spanName, spanOptions) : answer
+      return traced ? Effect.withSpan(answer, spanName, spanOptions) : answer
     })
   return make(options.name, run) as Harness<IE, O, PromptError, LanguageModel.LanguageModel | RI | RO>
 }
