@@ -1,8 +1,9 @@
 import { Agent, AgentEvent, Conversation, Harness, HarnessError, Journal, RetryPolicy } from "@effect-harness/core"
 import { TestModel, VirtualTime } from "@effect-harness/testing"
 import { assert, describe, expectTypeOf, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Layer, Schema, Stream, Tracer } from "effect"
+import { Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
 import { type LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
+import { recordingTracer } from "./support/recordingTracer.ts"
 
 const Lookup = Tool.make("lookup", {
   description: "Look up an order",
@@ -347,14 +348,7 @@ describe("Agent state, events and journal", () => {
 
   it.effect("runs in spans with OpenTelemetry GenAI attributes: the run, each model call, each tool call", () =>
     Effect.gen(function*() {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span(options) {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = recordingTracer()
       const agent = Agent.make({ name: "traced", toolkit: Shop, model: "gpt-4o" })
       yield* Agent.run(agent, "where is A1?").pipe(Effect.withTracer(tracer))
       const byName = (name: string) => spans.filter((span) => span.name === name)

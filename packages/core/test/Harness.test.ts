@@ -1,8 +1,9 @@
 import { Harness, HarnessError, RetryPolicy } from "@effect-harness/core"
 import { TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Ref, Schema, Tracer } from "effect"
+import { Duration, Effect, Exit, Fiber, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { recordingTracer } from "./support/recordingTracer.ts"
 
 const City = Schema.Struct({ city: Schema.String, population: Schema.Int })
 
@@ -158,14 +159,7 @@ const rateLimited = (seconds: number) =>
 describe("Harness.prompt spans", () => {
   it.effect("a span per call when a tracer is installed; none with effect's default tracer", () =>
     Effect.gen(function*() {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span(options) {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = recordingTracer()
       yield* Harness.run(extractCity, "Paris").pipe(Effect.withTracer(tracer))
       assert.deepStrictEqual(spans.map((span) => span.name), ["Harness.prompt extract-city"])
       assert.strictEqual(spans[0]!.attributes.get("gen_ai.operation.name"), "generate_object")

@@ -7,8 +7,9 @@
 import { Budget, DirectModel, Harness, HarnessError, Messages } from "@effect-harness/core"
 import { TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Schema, Stream, Tracer } from "effect"
+import { Context, Effect, Schema, Stream } from "effect"
 import { LanguageModel, Tool } from "effect/ai"
+import { recordingTracer } from "./support/recordingTracer.ts"
 
 const Lookup = Tool.make("lookup", {
   description: "Looks up an order",
@@ -95,14 +96,7 @@ for (const direct of [true, false]) {
 describe("Harness.streamText spans", () => {
   it.effect("a span per stream when a tracer is installed; none with effect's default tracer", () =>
     Effect.gen(function*() {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span(options) {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = recordingTracer()
       yield* Stream.runDrain(Harness.streamText({ prompt: "hi" })).pipe(Effect.withTracer(tracer))
       assert.deepStrictEqual(spans.map((span) => span.name), ["Harness.streamText"])
       assert.strictEqual(spans[0]!.attributes.get("gen_ai.operation.name"), "chat")
