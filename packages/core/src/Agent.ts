@@ -62,12 +62,10 @@
 import { Effect, Schema, type Stream } from "effect"
 import type { LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
 import * as AgentEvent from "./AgentEvent.ts"
-import * as Harness from "./Harness.ts"
-import * as HarnessError from "./HarnessError.ts"
+import * as AgentCall from "./internal/agentCall.ts"
 import * as Loop from "./internal/agentLoop.ts"
 import * as Model from "./internal/agentModel.ts"
 import { type Harness as HarnessType, make as makeHarness } from "./internal/harness.ts"
-import * as DirectModel from "./DirectModel.ts"
 import * as Messages from "./Messages.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
 
@@ -147,18 +145,6 @@ export type Services<Tools extends Record<string, Tool.Any>> =
  *
  * @since 0.1.0
  */
-// A structured answer back to the output Schema's JSON encoding.
-const encodeJson = (schema: Schema.Top) => {
-  const encode = Schema.encodeUnknownSync(schema as Schema.Codec<unknown, unknown>)
-  return (value: unknown): string | undefined => {
-    try {
-      return JSON.stringify(encode(value))
-    } catch {
-      return undefined
-    }
-  }
-}
-
 export const make = <
   Tools extends Record<string, Tool.Any> = {},
   O = string,
@@ -166,37 +152,7 @@ export const make = <
   In = Prompt.RawInput
 >(options: Options<Tools, In, O, RO>): Agent<In, O, Services<Tools> | RO> => {
   const tools = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools) as Array<Tool.Any>
-  // A context overflow is handed back as a value (the loop compacts and calls
-  // again); other errors become the harness's typed errors.
-  const generate = (model: DirectModel.DirectModel["Service"], request: DirectModel.Request) =>
-    Effect.catch(model.generate(request), (error): Effect.Effect<never, HarnessError.HarnessError | Loop.Overflow> => {
-      const mapped = HarnessError.fromAiError(error)
-      return mapped._tag === "ContextOverflow" ? Effect.fail(new Loop.Overflow({ error: mapped })) : Effect.fail(mapped)
-    })
-  const policy = options.retry ?? RetryPolicy.defaultPolicy
-  // Most calls succeed at once: one handler catches every failure, and the
-  // retry schedule is only set up after a recoverable one, which it then sees
-  // as the first attempt's.
-  const call: Loop.Config<O>["call"] = (model, request) =>
-    Effect.catch(model.generate(request), (error) => {
-      const first = HarnessError.fromAiError(error)
-      if (first._tag === "ContextOverflow") return Effect.succeed(new Loop.Overflow({ error: first }))
-      if (!HarnessError.isRecoverable(first)) return Effect.fail(first as Loop.AgentError)
-      let replayed = false
-      const retried = Harness.retry(
-        makeHarness(options.name, () =>
-          replayed ? generate(model, request) : Effect.suspend(() => {
-            replayed = true
-            return Effect.fail(first)
-          })),
-        policy
-      )
-      return Effect.catchTag(
-        retried.run(undefined),
-        "AgentContextOverflow",
-        (overflow: Loop.Overflow) => Effect.succeed(overflow)
-      ) as Effect.Effect<DirectModel.Reply | Loop.Overflow, Loop.AgentError>
-    })
+  const call = AgentCall.make(options.name, options.retry ?? RetryPolicy.defaultPolicy)
   const decodeOutput = options.output === undefined ? undefined : Schema.decodeUnknownEffect(options.output)
   const config: Loop.Config<O> = {
     name: options.name,
@@ -213,7 +169,7 @@ export const make = <
       ? undefined
       : { schema: options.output, objectName: options.name.replace(/[^a-zA-Z0-9_-]/g, "_") },
     decode: decodeOutput,
-    encode: options.output === undefined ? undefined : encodeJson(options.output),
+    encode: options.output === undefined ? undefined : AgentCall.encodeJson(options.output),
     repairs: options.repairs ?? 2,
     model: options.model,
     call
