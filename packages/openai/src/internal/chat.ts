@@ -15,7 +15,7 @@ import {
   argumentsText,
   builtinTool,
   chatTokens,
-  convertedMessage,
+  convertPrompt,
   directUsage,
   fileData,
   finishPart,
@@ -70,14 +70,8 @@ const userPart = (part: Prompt.TextPart | Prompt.FilePart): JsonObject => {
 }
 
 /** The `messages` of a request. Throws an `AiError` for input the API cannot take. */
-export const messages = (prompt: Prompt.Prompt, systemRole: "system" | "developer"): Array<JsonObject> => {
-  const out: Array<JsonObject> = []
-  for (const message of prompt.content) {
-    if (message.role === "system") out.push({ role: systemRole, content: message.content })
-    else for (const entry of convertedMessage(message, messageEntries)) out.push(entry)
-  }
-  return out
-}
+export const messages = (prompt: Prompt.Prompt, systemRole: "system" | "developer"): Array<JsonObject> =>
+  convertPrompt(prompt, systemRole, messageEntries)
 
 // The entries of one message other than a system one.
 const messageEntries = (message: Prompt.Message, out: Array<JsonObject>): void => {

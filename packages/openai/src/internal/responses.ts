@@ -18,7 +18,7 @@ import * as Errors from "./errors.ts"
 import {
   argumentsText,
   builtinTool,
-  convertedMessage,
+  convertPrompt,
   directUsage,
   fileData,
   finishPart,
@@ -112,14 +112,8 @@ const outputOf = (part: Prompt.ToolResultPart): unknown =>
   part.modelOutput === undefined ? resultText(part.result) : part.modelOutput.map(inputPart)
 
 /** The `input` items of a request. */
-export const input = (prompt: Prompt.Prompt, systemRole: "system" | "developer"): Array<JsonObject> => {
-  const out: Array<JsonObject> = []
-  for (const message of prompt.content) {
-    if (message.role === "system") out.push({ role: systemRole, content: message.content })
-    else for (const item of convertedMessage(message, messageItems)) out.push(item)
-  }
-  return out
-}
+export const input = (prompt: Prompt.Prompt, systemRole: "system" | "developer"): Array<JsonObject> =>
+  convertPrompt(prompt, systemRole, messageItems)
 
 // The items of one message other than a system one.
 const messageItems = (message: Prompt.Message, out: Array<JsonObject>): void => {

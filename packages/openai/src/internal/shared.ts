@@ -28,12 +28,26 @@ const convertedMessages = new WeakMap<
 >()
 
 /**
- * The wire entries of one prompt message, converted once per message and
+ * The wire entries of a prompt, each message converted once per message and
  * format: prompt messages are immutable, and an agent sends its whole history
  * again at every step, so each step converts only what it added. The entries
  * are shared between requests and never changed after conversion.
  */
-export const convertedMessage = (
+export const convertPrompt = (
+  prompt: Prompt.Prompt,
+  systemRole: "system" | "developer",
+  convert: (message: Prompt.Message, out: Array<JsonObject>) => void
+): Array<JsonObject> => {
+  const out: Array<JsonObject> = []
+  for (const message of prompt.content) {
+    // the system role follows each request's settings: not kept with the message
+    if (message.role === "system") out.push({ role: systemRole, content: message.content })
+    else for (const entry of convertedMessage(message, convert)) out.push(entry)
+  }
+  return out
+}
+
+const convertedMessage = (
   message: Prompt.Message,
   convert: (message: Prompt.Message, out: Array<JsonObject>) => void
 ): ReadonlyArray<JsonObject> => {
