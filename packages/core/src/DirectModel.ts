@@ -160,7 +160,8 @@ export class DirectModel extends Context.Service<DirectModel, {
 
 const emptyUsage: Usage = { inputTokens: undefined, outputTokens: undefined }
 
-const usageOf = (usage: Response.Usage): Usage => ({
+// the fields read are the same in effect's decoded and encoded usage
+const usageOf = (usage: Response.Usage | typeof Response.Usage.Encoded): Usage => ({
   inputTokens: usage.inputTokens.total,
   outputTokens: usage.outputTokens.total,
   cachedInputTokens: usage.inputTokens.cacheRead,
@@ -245,13 +246,19 @@ const textOptions = (request: Request) => {
   }
 }
 
-// effect's decoded stream parts to direct ones; the model id comes in the
-// response-metadata part, before the finish part that carries it here.
-const streamParts = (
-  parts: ReadonlyArray<Response.StreamPart<any>>,
+/**
+ * Appends the direct stream parts of effect's stream parts: deltas, complete
+ * tool calls, and the finish part with the model id that the metadata part
+ * carried before it (kept in `seen`). It reads the same fields of decoded and
+ * encoded parts, so a provider can hand over the encoded parts it built.
+ *
+ * @since 0.1.0
+ */
+export const appendStreamParts = (
+  parts: ReadonlyArray<Response.StreamPart<any> | Response.StreamPartEncoded>,
+  out: Array<StreamPart>,
   seen: { model: string | undefined }
-): Array<StreamPart> => {
-  const out: Array<StreamPart> = []
+): void => {
   for (const part of parts) {
     switch (part.type) {
       case "text-delta":
@@ -262,14 +269,13 @@ const streamParts = (
         out.push({ type: "tool-call", id: part.id, name: part.name, params: part.params })
         break
       case "response-metadata":
-        seen.model = part.modelId ?? seen.model
+        if (part.modelId !== undefined) seen.model = part.modelId
         break
       case "finish":
         out.push({ type: "finish", finishReason: part.reason, usage: usageOf(part.usage), model: seen.model })
         break
     }
   }
-  return out
 }
 
 /**
@@ -295,7 +301,8 @@ export const streamLanguageModel = (
       // parts that carry nothing here (starts, ends, metadata) are skipped:
       // a pull gives at least one part
       const next: Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart>, AiError.AiError> = Effect.flatMap(pull, (parts) => {
-        const out = streamParts(parts, seen)
+        const out: Array<StreamPart> = []
+        appendStreamParts(parts, out, seen)
         return Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : next
       })
       return next

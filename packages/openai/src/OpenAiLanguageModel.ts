@@ -46,7 +46,7 @@ import * as Errors from "./internal/errors.ts"
 import * as Pump from "./internal/pump.ts"
 import * as Responses from "./internal/responses.ts"
 import { StreamState as ResponsesStreamState } from "./internal/responses-stream.ts"
-import { codecTransformer, directStreamParts, type JsonObject, structuredAnswer } from "./internal/shared.ts"
+import { codecTransformer, type JsonObject, structuredAnswer } from "./internal/shared.ts"
 import { OpenAiClient, type OpenAiClientError } from "./OpenAiClient.ts"
 import * as OpenAiClientModule from "./OpenAiClient.ts"
 
@@ -216,7 +216,7 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const pushDirect = () => {
     const seen = { model: undefined as string | undefined }
     return (parts: Array<Response.StreamPartEncoded>, out: Array<DirectModel.StreamPart>) =>
-      directStreamParts(parts, out, seen)
+      DirectModel.appendStreamParts(parts, out, seen)
   }
 
   const streamText = (input: Chat.RequestInput): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
