@@ -34,6 +34,7 @@ interface Codecs {
   readonly encodeSuccess: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
   readonly encodeSuccessNow: (u: unknown) => { readonly value: unknown } | undefined
   readonly encodeFailure: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+  readonly outcome: Outcome
 }
 
 // What a handler's outcome becomes, the same for every call of a tool: built
@@ -44,34 +45,8 @@ interface Outcome {
   readonly interrupted: (cause: Cause.Cause<unknown>) => Effect.Effect<ToolStep>
 }
 
-const outcomes = new WeakMap<Tool.Any, Outcome>()
-
 // the agent keeps a call's final result only
 const noPreliminary = () => Effect.void
-
-const outcomeOf = (tool: Tool.Any, codecs: Codecs): Outcome => {
-  let outcome = outcomes.get(tool)
-  if (outcome === undefined) {
-    outcome = {
-      onSuccess: (value) => {
-        const encoded = codecs.encodeSuccessNow(value)
-        if (encoded !== undefined) return Effect.succeed<ToolStep>({ isFailure: false, result: encoded.value })
-        return Effect.map(codecs.encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
-          Effect.catchTag("SchemaError", (error) =>
-            Effect.succeed(errorResult("handler", "InvalidResult", `${tool.name} returned an invalid result: ${error.message}`)))
-        )
-      },
-      onFailure: (error) =>
-        tool.failureMode === "return"
-          ? Effect.map(codecs.encodeFailure(error), (result): ToolStep => ({ isFailure: true, failure: "handler", result }))
-            .pipe(Effect.catchTag("SchemaError", () => Effect.succeed(failureResult(tool, error))))
-          : Effect.succeed(failureResult(tool, error)),
-      interrupted: interruptedOr(tool)
-    }
-    outcomes.set(tool, outcome)
-  }
-  return outcome
-}
 
 // Schema's synchronous codecs run compiled, without an effect; anything they
 // cannot do (an invalid value and its message, services, async steps) goes
@@ -90,16 +65,39 @@ const codecsCache = new WeakMap<Tool.Any, Codecs>()
 const codecsOf = (tool: Tool.Any): Codecs => {
   let codecs = codecsCache.get(tool)
   if (codecs === undefined) {
+    const decodeParameters = Schema.isSchema(tool.parametersSchema)
+      ? Schema.decodeUnknownEffect(tool.parametersSchema as Schema.Codec<unknown, unknown>)
+      : Effect.succeed
+    const decodeParametersNow = Schema.isSchema(tool.parametersSchema)
+      ? now(Schema.decodeUnknownSync(tool.parametersSchema as Schema.Codec<unknown, unknown>))
+      : (u: unknown) => ({ value: u })
+    const encodeSuccess = Schema.encodeUnknownEffect(tool.successSchema as Schema.Codec<unknown, unknown>)
+    const encodeSuccessNow = now(Schema.encodeUnknownSync(tool.successSchema as Schema.Codec<unknown, unknown>))
+    const encodeFailure = Schema.encodeUnknownEffect(
+      Tool.failureResultSchema(tool) as unknown as Schema.Codec<unknown, unknown>
+    )
     codecs = {
-      decodeParameters: Schema.isSchema(tool.parametersSchema)
-        ? Schema.decodeUnknownEffect(tool.parametersSchema as Schema.Codec<unknown, unknown>)
-        : Effect.succeed,
-      decodeParametersNow: Schema.isSchema(tool.parametersSchema)
-        ? now(Schema.decodeUnknownSync(tool.parametersSchema as Schema.Codec<unknown, unknown>))
-        : (u) => ({ value: u }),
-      encodeSuccess: Schema.encodeUnknownEffect(tool.successSchema as Schema.Codec<unknown, unknown>),
-      encodeSuccessNow: now(Schema.encodeUnknownSync(tool.successSchema as Schema.Codec<unknown, unknown>)),
-      encodeFailure: Schema.encodeUnknownEffect(Tool.failureResultSchema(tool) as unknown as Schema.Codec<unknown, unknown>)
+      decodeParameters,
+      decodeParametersNow,
+      encodeSuccess,
+      encodeSuccessNow,
+      encodeFailure,
+      outcome: {
+        onSuccess: (value) => {
+          const encoded = encodeSuccessNow(value)
+          if (encoded !== undefined) return Effect.succeed<ToolStep>({ isFailure: false, result: encoded.value })
+          return Effect.map(encodeSuccess(value), (result): ToolStep => ({ isFailure: false, result })).pipe(
+            Effect.catchTag("SchemaError", (error) =>
+              Effect.succeed(errorResult("handler", "InvalidResult", `${tool.name} returned an invalid result: ${error.message}`)))
+          )
+        },
+        onFailure: (error) =>
+          tool.failureMode === "return"
+            ? Effect.map(encodeFailure(error), (result): ToolStep => ({ isFailure: true, failure: "handler", result }))
+              .pipe(Effect.catchTag("SchemaError", () => Effect.succeed(failureResult(tool, error))))
+            : Effect.succeed(failureResult(tool, error)),
+        interrupted: interruptedOr(tool)
+      }
     }
     codecsCache.set(tool, codecs)
   }
@@ -192,7 +190,7 @@ const direct = (
   call: PendingCall
 ): Effect.Effect<ToolStep> => {
   const codecs = codecsOf(tool)
-  const outcome = outcomeOf(tool, codecs)
+  const outcome = codecs.outcome
   const run = (params: unknown): Effect.Effect<ToolStep> =>
     entry.handler(params, { toolCallId: call.id, preliminary: noPreliminary }).pipe(
       Effect.updateContext((services: Context.Context<never>) => handlerServices(runtime, entry, services)),
