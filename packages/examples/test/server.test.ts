@@ -7,12 +7,13 @@
 import { FakeOpenAiServer } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
+import * as Net from "node:net"
 import { articleIds } from "./support/results.ts"
 import { oneLineError, run, start } from "./support/spawn.ts"
 import { triageSchema } from "../src/triage/agent.ts"
 
-const startServer = async (env?: Record<string, string>) => {
-  const server = start("server", ["--port", "0"], { env: { SCRIPTED_LATENCY_MS: "10", ...env } })
+const startServer = async (env?: Record<string, string>, args: ReadonlyArray<string> = []) => {
+  const server = start("server", ["--port", "0", ...args], { env: { SCRIPTED_LATENCY_MS: "10", ...env } })
   const stdout = await server.waitFor((out) => /Listening on (http:\/\/\S+)/.test(out))
   const url = /Listening on (http:\/\/\S+)/.exec(stdout)![1]!
   const post = async (body: unknown, path = "/triage") => {
@@ -122,6 +123,82 @@ describe("the HTTP server", () => {
 
       assert.strictEqual((yield* Effect.promise(stop)).code, 0)
     }))))
+
+  it("a body over the limit gets its 413, not a connection reset", async () => {
+    const { post, stop, server } = await startServer()
+    try {
+      // the client is still sending when the server has seen enough: it must read the 413, not EPIPE
+      for (const size of [100 * 1024, 1024 * 1024]) {
+        const tooLarge = await post(JSON.stringify({ subject: "Big", body: "x".repeat(size) }))
+        assert.deepStrictEqual(tooLarge.status, 413)
+        assert.deepStrictEqual(tooLarge.body, { error: "BodyTooLarge", message: "The body is over 65536 bytes" })
+      }
+      await server.waitFor((out) => (out.match(/^POST \/triage 413 \d+ms$/gm) ?? []).length === 2)
+    } finally {
+      assert.strictEqual((await stop()).code, 0)
+    }
+  })
+
+  it("a client that goes away is logged as aborted, not 200", async () => {
+    // each model call takes 2 s: the client leaves in the middle of the run
+    const { url, stop, server } = await startServer({ SCRIPTED_LATENCY_MS: "2000" })
+    try {
+      const abort = new AbortController()
+      const request = fetch(`${url}/triage`, {
+        method: "POST",
+        body: JSON.stringify({ subject: "Charged twice", body: "Two charges of $49." }),
+        signal: abort.signal
+      }).then(() => "answered", () => "gone")
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      abort.abort()
+      assert.strictEqual(await request, "gone")
+      await server.waitFor((out) => /^POST \/triage aborted \d+ms$/m.test(out))
+
+      // and one that leaves in the middle of its body
+      const socket = Net.connect(Number(new URL(url).port), "127.0.0.1")
+      socket.write("POST /triage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"subj")
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      socket.destroy()
+      await server.waitFor((out) => (out.match(/^POST \/triage aborted \d+ms$/gm) ?? []).length === 2)
+      assert.notMatch(server.stdout(), /^POST \/triage (200|500) /m)
+      assert.strictEqual(server.stderr(), "")
+    } finally {
+      assert.strictEqual((await stop()).code, 0)
+    }
+  })
+
+  it("a body sent too slowly is cut by the request timeout with a 408", async () => {
+    const { url, stop, server } = await startServer({}, ["--request-timeout", "500 millis"])
+    try {
+      // a real client trickling its body: one byte every 50 ms of a 1,000-byte body
+      const began = Date.now()
+      const socket = Net.connect(Number(new URL(url).port), "127.0.0.1")
+      socket.write("POST /triage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+      const trickle = setInterval(() => socket.writable && socket.write("x"), 50)
+      let response = ""
+      socket.setEncoding("utf8").on("data", (chunk: string) => {
+        response += chunk
+      })
+      socket.on("error", () => {})
+      await new Promise((resolve) => socket.on("close", resolve))
+      clearInterval(trickle)
+      const elapsed = Date.now() - began
+      assert.match(response, /^HTTP\/1\.1 408 /)
+      assert.match(response, /^connection: close\r$/im)
+      assert.include(response, `{"error":"RequestTimeout","message":"The request was not received within 500ms"}`)
+      assert.isAtLeast(elapsed, 450)
+      assert.isBelow(elapsed, 5_000)
+      await server.waitFor((out) => /^POST \/triage 408 \d+ms$/m.test(out))
+    } finally {
+      assert.strictEqual((await stop()).code, 0)
+    }
+  })
+
+  it("a request timeout that is not a duration: one line, exit 1", async () => {
+    const result = await run("server", ["--port", "0", "--request-timeout", "soon"])
+    assert.strictEqual(result.code, 1)
+    assert.include(oneLineError(result.stderr), `--request-timeout must be a duration such as "30 seconds" or "500 millis", got "soon"`)
+  })
 
   it("a configuration it cannot start with: one line, exit 1", async () => {
     const result = await run("server", ["--port", "0", "--data", "/nonexistent"])

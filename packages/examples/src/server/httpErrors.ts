@@ -9,6 +9,7 @@
  * | --- | --- | --- |
  * | the body is not JSON, or not a ticket | 400 | the client's request is wrong |
  * | the body is over 64 KiB | 413 | |
+ * | the request is not received within the request timeout | 408 | the client is too slow; the connection is closed |
  * | `InvalidRequest` | 422 | the model provider rejected what this ticket made us send |
  * | `InvalidOutput` (repairs spent), `ContentRefused` | 422 | no valid triage for this ticket; retrying the same ticket will not help |
  * | `RetriesExhausted` after `ContextOverflow` | 413 | the ticket is too long for the model |

@@ -6,10 +6,10 @@
  * once from the application's layer, then `runPromiseExit` per request, and
  * turn the `Exit` into a response (see `httpErrors.ts` for the statuses).
  *
- *   npm run server -w packages/examples -- [--port 3000] [--host 127.0.0.1] [--data DIR]
+ *   npm run server -w packages/examples -- [--port 3000] [--host 127.0.0.1] [--data DIR] [--request-timeout 30s]
  *   curl -s localhost:3000/triage -d '{"subject":"Charged twice","body":"Two charges of $49 on my card."}'
  */
-import { Cause, Effect, Exit, ManagedRuntime, Option, Schema } from "effect"
+import { Cause, Duration, Effect, Exit, ManagedRuntime, Option, Schema } from "effect"
 import * as Http from "node:http"
 import { parseArgs } from "node:util"
 import { defaultDataDir, Ticket } from "../shared/data.ts"
@@ -18,6 +18,17 @@ import * as App from "./app.ts"
 import * as HttpErrors from "./httpErrors.ts"
 
 const maxBody = 64 * 1024
+
+// What the server reads and throws away of a body over the limit before it
+// answers 413 and closes: a client that sends its whole body before reading
+// the response (most do) then gets the 413 instead of a connection reset. A
+// body larger still is cut at once.
+const maxDrain = 16 * maxBody
+
+// The time a client has to send its whole request, headers and body. Node's
+// own default is 300 s (checked every 30 s): a client trickling a body would
+// hold a connection and a handler that long.
+const defaultRequestTimeout = "30 seconds"
 
 /** What a client sends: a ticket, the id and sender optional. */
 const TriageRequest = Schema.Struct({
@@ -36,31 +47,73 @@ const send = (res: Http.ServerResponse, status: number, body: unknown, headers: 
 const fail = (res: Http.ServerResponse, status: number, error: string, message: string, headers?: Record<string, string>) =>
   send(res, status, { error, message }, headers)
 
-class BodyTooLarge extends Error {}
+/** Why a request's body could not be read. */
+type BodyFailure = "TooLarge" | "Timeout" | "Aborted"
 
-const readBody = (req: Http.IncomingMessage): Promise<string> =>
+class BodyError extends Error {
+  readonly reason: BodyFailure
+  constructor(reason: BodyFailure) {
+    super(reason)
+    this.reason = reason
+  }
+}
+
+/**
+ * Reads a body of at most `maxBody` bytes within `deadline` (a `Date.now()`
+ * time). Over the limit, it keeps reading (and discarding) up to `maxDrain`,
+ * so that the 413 reaches a client still sending; past the deadline or past
+ * `maxDrain` it stops reading, and the caller answers and closes.
+ */
+const readBody = (req: Http.IncomingMessage, deadline: number): Promise<string> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
     let size = 0
+    let settled = false
+    const settle = (error: BodyError | undefined, body?: string) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (error === undefined) resolve(body!)
+      else reject(error)
+    }
+    const timer = setTimeout(() => {
+      req.pause()
+      settle(new BodyError("Timeout"))
+    }, Math.max(0, deadline - Date.now()))
     req.on("data", (chunk: Buffer) => {
       size += chunk.length
-      if (size > maxBody) {
-        reject(new BodyTooLarge())
-        req.destroy()
-      } else chunks.push(chunk)
+      if (size <= maxBody) chunks.push(chunk)
+      else if (size > maxBody + maxDrain) {
+        req.pause()
+        settle(new BodyError("TooLarge"))
+      }
     })
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    req.on("error", reject)
+    req.on("end", () => settle(size > maxBody ? new BodyError("TooLarge") : undefined, Buffer.concat(chunks).toString("utf8")))
+    // the client closed its connection before the end of its body
+    req.on("close", () => settle(new BodyError("Aborted")))
+    req.on("error", () => settle(new BodyError("Aborted")))
   })
 
 const main = async () => {
   const { values } = parseArgs({
-    options: { port: { type: "string" }, host: { type: "string" }, data: { type: "string" } },
+    options: {
+      port: { type: "string" },
+      host: { type: "string" },
+      data: { type: "string" },
+      "request-timeout": { type: "string" }
+    },
     strict: true
   })
   const port = Number(values.port ?? process.env.PORT ?? 3000)
   const host = values.host ?? "127.0.0.1"
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got "${values.port}"`)
+  const timeoutInput = values["request-timeout"] ?? process.env.REQUEST_TIMEOUT ?? defaultRequestTimeout
+  const parsedTimeout = Duration.fromInput(timeoutInput as Duration.Input)
+  if (Option.isNone(parsedTimeout) || !Duration.isFinite(parsedTimeout.value) || Duration.toMillis(parsedTimeout.value) < 1) {
+    throw new Error(`--request-timeout must be a duration such as "30 seconds" or "500 millis", got "${timeoutInput}"`)
+  }
+  const requestTimeout = parsedTimeout.value
+  const requestTimeoutMs = Duration.toMillis(requestTimeout)
 
   // One runtime for the process: the layer (model, knowledge base, tools) is
   // built once and shared by every request.
@@ -75,13 +128,22 @@ const main = async () => {
   for (const line of started.value.banner) console.log(line)
 
   let requests = 0
-  const triage = async (req: Http.IncomingMessage, res: Http.ServerResponse, url: URL) => {
+  const triage = async (req: Http.IncomingMessage, res: Http.ServerResponse, url: URL, began: number) => {
     let text: string
     try {
-      text = await readBody(req)
+      text = await readBody(req, began + requestTimeoutMs)
     } catch (error) {
-      if (error instanceof BodyTooLarge) return fail(res, 413, "BodyTooLarge", `The body is over ${maxBody} bytes`)
-      throw error
+      if (!(error instanceof BodyError)) throw error
+      // the connection cannot carry another request: the rest of this body is still on it
+      const close = { connection: "close" }
+      switch (error.reason) {
+        case "Aborted":
+          return
+        case "TooLarge":
+          return fail(res, 413, "BodyTooLarge", `The body is over ${maxBody} bytes`, close)
+        case "Timeout":
+          return fail(res, 408, "RequestTimeout", `The request was not received within ${Duration.format(requestTimeout)}`, close)
+      }
     }
     let json: unknown
     try {
@@ -128,25 +190,34 @@ const main = async () => {
     return fail(res, http.status, http.error, http.message, { ...http.headers })
   }
 
-  const server = Http.createServer(async (req, res) => {
+  const server = Http.createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeoutMs / 4)) }, async (req, res) => {
     const began = Date.now()
     const url = new URL(req.url ?? "/", "http://localhost")
+    // One line per request, once the response is sent or the client is gone:
+    // a client that went away before its answer is logged as such, not as the
+    // status the response would have had.
+    res.once("close", () => {
+      const outcome = res.writableFinished ? String(res.statusCode) : "aborted"
+      console.log(`${req.method} ${url.pathname}${url.search} ${outcome} ${Date.now() - began}ms`)
+    })
     try {
       if (url.pathname === "/health" && req.method === "GET") {
         send(res, 200, { ok: true, model: { provider: started.value.provider, model: started.value.model } })
       } else if (url.pathname === "/triage") {
         if (req.method !== "POST") fail(res, 405, "MethodNotAllowed", "Use POST /triage", { allow: "POST" })
-        else await triage(req, res, url)
+        else await triage(req, res, url, began)
       } else {
         fail(res, 404, "NotFound", "Try POST /triage or GET /health")
       }
     } catch (error) {
       console.error(`${req.method} ${url.pathname}: ${String(error)}`)
       if (!res.headersSent) fail(res, 500, "Internal", "Internal error")
-    } finally {
-      console.log(`${req.method} ${url.pathname}${url.search} ${res.statusCode} ${Date.now() - began}ms`)
     }
   })
+  // Node's own limit backs ours up for the headers (which arrive before the
+  // handler runs): a little later, so that a slow body gets our 408 first.
+  server.headersTimeout = requestTimeoutMs
+  server.requestTimeout = requestTimeoutMs + 1_000
 
   await new Promise<void>((resolve) => server.listen(port, host, resolve))
   const address = server.address() as { port: number }
