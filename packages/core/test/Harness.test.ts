@@ -228,6 +228,49 @@ describe("Harness.retry", () => {
       assert.strictEqual(yield* Ref.get(counter), 5)
     }))
 
+  it.effect("a retry-after longer than maxDelay fails at once with RetriesExhausted { last: RateLimited { retryAfter } }", () =>
+    Effect.gen(function*() {
+      const retried = extractCity.pipe(Harness.retry(RetryPolicy.make({ maxDelay: "20 seconds", maxElapsed: "1 hour" })))
+      const fiber = yield* Effect.forkChild(Effect.flip(Harness.run(retried, "Paris")))
+      // no virtual time passes: the provider's day-long wait is refused, not scheduled
+      yield* Effect.yieldNow
+      const exit = fiber.pollUnsafe()
+      assert.isDefined(exit, "the call is parked waiting for the provider's retry-after")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "RetriesExhausted")
+      if (error._tag !== "RetriesExhausted") return
+      assert.strictEqual(error.attempts, 1)
+      assert.strictEqual(error.last._tag, "RateLimited")
+      assert.deepStrictEqual(HarnessError.retryAfter(error.last), Duration.days(1))
+      assert.strictEqual((yield* TestModel.requests).length, 1)
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.fail(rateLimited(86_400)),
+      TestModel.json({ city: "never reached", population: 0 })
+    ]))))
+
+  it.effect("a retry-after that would start the retry past maxElapsed fails at once; a shorter one is waited for", () =>
+    Effect.gen(function*() {
+      const policy = RetryPolicy.make({ base: "1 second", jitter: false, maxDelay: "1 minute", maxElapsed: "50 seconds" })
+      const retried = extractCity.pipe(Harness.retry(policy))
+      const fiber = yield* Effect.forkChild(Effect.flip(Harness.run(retried, "Paris")))
+      // 30 s asked first: within both bounds, waited for
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual((yield* TestModel.requests).length, 2)
+      // then 30 s more at t = 30 s: the retry would start at 60 s, past 50 s
+      yield* Effect.yieldNow
+      assert.isDefined(fiber.pollUnsafe(), "the call is parked waiting for a retry past maxElapsed")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "RetriesExhausted")
+      if (error._tag !== "RetriesExhausted") return
+      assert.strictEqual(error.attempts, 2)
+      assert.deepStrictEqual(HarnessError.retryAfter(error.last), Duration.seconds(30))
+      assert.strictEqual((yield* TestModel.requests).length, 2)
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.fail(rateLimited(30)),
+      TestModel.fail(rateLimited(30)),
+      TestModel.json({ city: "never reached", population: 0 })
+    ]))))
+
   it.effect("never retries a fatal error: the model is called exactly once", () =>
     Effect.gen(function*() {
       const retried = extractCity.pipe(Harness.retry())

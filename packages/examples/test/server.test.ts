@@ -84,6 +84,10 @@ describe("the HTTP server", () => {
               return FakeOpenAiServer.error(429, { message: "Slow down", code: "rate_limit_exceeded", type: "requests" }, {
                 "retry-after-ms": "1500"
               })
+            case "rate-limited-for-a-day":
+              return FakeOpenAiServer.error(429, { message: "Slow down", code: "rate_limit_exceeded", type: "requests" }, {
+                "retry-after": "86400"
+              })
             case "down":
               return FakeOpenAiServer.error(500, { message: "The server had an error", type: "server_error" })
             case "quota":
@@ -107,6 +111,16 @@ describe("the HTTP server", () => {
       assert.strictEqual(limited.status, 503)
       assert.strictEqual(limited.body.error, "RateLimited")
       assert.strictEqual(limited.headers.get("retry-after"), "2")
+
+      // a provider asking for a day: refused at once (the policy allows 2 s between attempts), its delay passed on
+      const before = (yield* fake.requests).length
+      const started = Date.now()
+      const dayLong = yield* call("rate-limited-for-a-day")
+      assert.strictEqual(dayLong.status, 503)
+      assert.strictEqual(dayLong.body.error, "RateLimited")
+      assert.strictEqual(dayLong.headers.get("retry-after"), "86400")
+      assert.strictEqual((yield* fake.requests).length - before, 1)
+      assert.isBelow(Date.now() - started, 1500)
 
       const down = yield* call("down")
       assert.deepInclude(down, { status: 503 })

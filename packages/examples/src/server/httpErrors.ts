@@ -14,7 +14,7 @@
  * | `InvalidOutput` (repairs spent), `ContentRefused` | 422 | no valid triage for this ticket; retrying the same ticket will not help |
  * | `RetriesExhausted` after `ContextOverflow` | 413 | the ticket is too long for the model |
  * | `RetriesExhausted` after `InvalidOutput` | 422 | as `InvalidOutput` |
- * | `RetriesExhausted` after `RateLimited` | 503 + `Retry-After` | the provider asked us to wait: so do we, with its delay |
+ * | `RetriesExhausted` after `RateLimited` | 503 + `Retry-After` | the provider asked us to wait (longer than our retry policy allows, or still after our retries): so does the client, with its delay |
  * | `RetriesExhausted` after `ProviderUnavailable` / `ConnectionFailed` | 503 | the provider is down or unreachable: try later |
  * | `RetriesExhausted` after `Timeout`, `Timeout` | 504 | the model did not answer in time |
  * | `QuotaExhausted` | 503 | our provider account is out of credit: not the client's fault, and not soon fixed |
