@@ -1,22 +1,24 @@
 /**
  * The harness's direct line to a model: one request in, one decoded reply out,
  * without effect `LanguageModel`'s per-call Schema work (re-decoding the
- * response parts, rebuilding the JSON Schema of the output). Providers that
- * can answer this way (the OpenAI provider, `TestModel`) provide it next to
- * `LanguageModel`; harnesses use it when it is there and fall back to
- * `LanguageModel` otherwise, with the same behaviour.
+ * response parts, rebuilding the JSON Schema of the output).
+ *
+ * There is one model seam: effect's `LanguageModel` service. A provider that
+ * can answer faster attaches its fast path to the `LanguageModel` value it
+ * provides ({@link attach}); harnesses resolve the model from whatever
+ * `LanguageModel` their context holds ({@link fromContext}), so an inner
+ * layer, an `ExecutionPlan` step or a middleware always wins, and a
+ * `LanguageModel` without a fast path goes through an adapter
+ * ({@link fromLanguageModel}) with the same behaviour.
  *
  * What comes from the network is still decoded once, by the provider; what
  * the harness built itself (the prompt, the tools) is not validated again.
- *
  * Streaming works the same way: `stream` hands over plain {@link StreamPart}s
- * that the provider built, with no Schema decoding on the way. It is
- * optional; {@link streamFrom} falls back to effect's `LanguageModel.streamText`
- * for providers that only implement `generate`.
+ * that the provider built, with no Schema decoding on the way.
  *
  * @since 0.1.0
  */
-import { Array as Arr, Context, Effect, Option, type Pull, Stream } from "effect"
+import { Array as Arr, Context, Effect, type Pull, Stream } from "effect"
 import type * as Schema from "effect/Schema"
 import { AiError, LanguageModel, type Prompt, type Response, type Tool } from "effect/ai"
 
@@ -148,15 +150,100 @@ export interface FinishPart {
 export type StreamPart = TextDeltaPart | ReasoningDeltaPart | ToolCallPart | FinishPart
 
 /**
- * The direct model service. `stream` is optional: without it, harnesses
- * stream through effect's `LanguageModel` (see {@link streamFrom}).
+ * A model's fast path: `generate`, and optionally `stream` (without it,
+ * streams go through the `LanguageModel` the fast path is attached to).
  *
  * @since 0.1.0
  */
-export class DirectModel extends Context.Service<DirectModel, {
+export interface DirectModel {
   readonly generate: (request: Request) => Effect.Effect<Reply, AiError.AiError>
   readonly stream?: ((request: Request) => Stream.Stream<StreamPart, AiError.AiError>) | undefined
-}>()("@effect-harness/core/DirectModel") {}
+}
+
+/**
+ * A model as harnesses call it: a fast path completed with effect's
+ * `LanguageModel` where it has no stream of its own, or the adapter over a
+ * `LanguageModel` without a fast path.
+ *
+ * @since 0.1.0
+ */
+export interface Resolved {
+  readonly generate: (request: Request) => Effect.Effect<Reply, AiError.AiError>
+  readonly stream: (request: Request) => Stream.Stream<StreamPart, AiError.AiError>
+}
+
+// The one seam: the fast path belongs to the `LanguageModel` value it was
+// attached to. Whatever `LanguageModel` the context holds (an inner layer, a
+// step of an `ExecutionPlan`, a user's middleware) is the model harnesses
+// use: a value without an attached fast path goes through the adapter.
+const fastPaths = new WeakMap<LanguageModel.LanguageModel, DirectModel>()
+const resolved = new WeakMap<LanguageModel.LanguageModel, Resolved>()
+
+/**
+ * Attaches a fast path to the `LanguageModel` value a provider builds, and
+ * returns that value (provide it as the `LanguageModel` service). Harnesses
+ * then call `direct` instead of going through effect's per-call Schema work,
+ * whenever that very value is the `LanguageModel` of their context. A
+ * `LanguageModel` built over it (middleware) has no fast path unless it
+ * attaches its own, so it sees every call.
+ *
+ * The fast path must behave as the `LanguageModel` does (see the "Writing a
+ * provider" guide): same answers, same errors.
+ *
+ * @example
+ * ```ts
+ * import { DirectModel } from "@effect-harness/core"
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ *
+ * declare const model: LanguageModel.LanguageModel
+ * declare const fastPath: DirectModel.DirectModel
+ *
+ * const Provider = Layer.succeed(LanguageModel.LanguageModel, DirectModel.attach(model, fastPath))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const attach = (model: LanguageModel.LanguageModel, direct: DirectModel): LanguageModel.LanguageModel => {
+  fastPaths.set(model, direct)
+  resolved.delete(model)
+  return model
+}
+
+/**
+ * The fast path attached to a `LanguageModel` value, if any.
+ *
+ * @since 0.1.0
+ */
+export const fastPathOf = (model: LanguageModel.LanguageModel): DirectModel | undefined => fastPaths.get(model)
+
+/**
+ * How harnesses call a `LanguageModel`: through its attached fast path when
+ * it has one, otherwise through an adapter over its `generateText`,
+ * `generateObject` and `streamText`. Resolved once per model value.
+ *
+ * @since 0.1.0
+ */
+export const of = (model: LanguageModel.LanguageModel): Resolved => {
+  let found = resolved.get(model)
+  if (found === undefined) {
+    const direct = fastPaths.get(model)
+    found = direct === undefined
+      ? fromLanguageModel(model)
+      : { generate: direct.generate, stream: direct.stream ?? streamLanguageModel(model, direct.generate) }
+    resolved.set(model, found)
+  }
+  return found
+}
+
+/**
+ * The model of a context (see {@link of}): the one place where harnesses,
+ * agents and streams resolve which model they call.
+ *
+ * @since 0.1.0
+ */
+export const fromContext = (context: Context.Context<never>): Resolved =>
+  of(Context.getUnsafe(context, LanguageModel.LanguageModel))
 
 const emptyUsage: Usage = { inputTokens: undefined, outputTokens: undefined }
 
@@ -204,17 +291,19 @@ export const replyToParts = (reply: Reply): Array<StreamPart> => {
 }
 
 /**
- * Answers direct requests through effect's `LanguageModel` (the slow path,
- * for providers that only offer `LanguageModel`). Tool calls come back
- * undecoded; a JSON answer that fails the provider-side decoding still comes
- * back as text, so that the harness reports the issues itself. Streams go
- * through `LanguageModel.streamText` (see {@link streamLanguageModel}).
+ * Answers direct requests through effect's `LanguageModel` (the adapter, for
+ * models without a fast path). Tool calls come back undecoded; a JSON answer
+ * that fails the provider-side decoding still comes back as text, so that the
+ * harness reports the issues itself. effect's `generateObject` takes no tools,
+ * so a JSON request with tools is sent as a text request with the tools, and
+ * the harness decodes the text answer. Streams go through
+ * `LanguageModel.streamText` (see {@link streamLanguageModel}).
  *
  * @since 0.1.0
  */
-export const fromLanguageModel = (model: LanguageModel.LanguageModel): DirectModel["Service"] => {
+export const fromLanguageModel = (model: LanguageModel.LanguageModel): Resolved => {
   const generate = (request: Request): Effect.Effect<Reply, AiError.AiError> => {
-    if (request.responseFormat.type === "json") {
+    if (request.responseFormat.type === "json" && request.tools.length === 0) {
       const { objectName, schema } = request.responseFormat
       return model.generateObject({ prompt: request.prompt, schema: schema as any, objectName }).pipe(
         Effect.map((response) => replyFromParts(response.content)),
@@ -288,7 +377,7 @@ export const appendStreamParts = (
  */
 export const streamLanguageModel = (
   model: LanguageModel.LanguageModel,
-  generate: (request: Request) => Effect.Effect<Reply, AiError.AiError> = fromLanguageModel(model).generate
+  generate: (request: Request) => Effect.Effect<Reply, AiError.AiError>
 ) =>
 (request: Request): Stream.Stream<StreamPart, AiError.AiError> => {
   if (request.responseFormat.type === "json") {
@@ -310,28 +399,8 @@ export const streamLanguageModel = (
 }
 
 /**
- * The streaming function of a context: the provider's own `stream` when its
- * `DirectModel` has one, otherwise effect's `LanguageModel.streamText`; a
- * `DirectModel` without `stream` and without `LanguageModel` next to it
- * answers through `generate`, in one piece.
- *
- * @since 0.1.0
- */
-export const streamFrom = (
-  context: Context.Context<never>
-): (request: Request) => Stream.Stream<StreamPart, AiError.AiError> => {
-  const direct = Context.getOrUndefined(context, DirectModel)
-  if (direct?.stream !== undefined) return direct.stream
-  const model = Context.getOrUndefined(context, LanguageModel.LanguageModel)
-  if (model === undefined && direct !== undefined) {
-    return (request) => Stream.fromIterableEffect(Effect.map(direct.generate(request), replyToParts))
-  }
-  return streamLanguageModel(model ?? Context.getUnsafe(context, LanguageModel.LanguageModel))
-}
-
-/**
  * Streams one request through the model of the context (see
- * {@link streamFrom}), with effect's `AiError`. `Harness.streamText` is the
+ * {@link fromContext}), with effect's `AiError`. `Harness.streamText` is the
  * same with the harness's errors.
  *
  * @example
@@ -350,18 +419,14 @@ export const streamFrom = (
  * @since 0.1.0
  */
 export const stream = (request: Request): Stream.Stream<StreamPart, AiError.AiError, LanguageModel.LanguageModel> =>
-  Stream.unwrap(Effect.withFiber((fiber) => Effect.succeed(streamFrom(fiber.context)(request))))
+  Stream.unwrap(Effect.map(Effect.service(LanguageModel.LanguageModel), (model) => of(model).stream(request)))
 
 /**
- * The direct model of the context: the provider's own when it offers one,
- * otherwise an adapter over `LanguageModel`.
+ * The model of the context, as harnesses call it (see {@link of}).
  *
  * @since 0.1.0
  */
-export const current: Effect.Effect<DirectModel["Service"], never, LanguageModel.LanguageModel> = Effect.flatMap(
-  Effect.serviceOption(DirectModel),
-  (direct) =>
-    Option.isSome(direct)
-      ? Effect.succeed(direct.value)
-      : Effect.map(Effect.service(LanguageModel.LanguageModel), fromLanguageModel)
+export const current: Effect.Effect<Resolved, never, LanguageModel.LanguageModel> = Effect.map(
+  Effect.service(LanguageModel.LanguageModel),
+  of
 )

@@ -109,40 +109,15 @@ describe("Harness.streamText spans", () => {
     }).pipe(Effect.provide(TestModel.layer([TestModel.text("one"), TestModel.text("two")]))))
 })
 
-describe("DirectModel.streamFrom", () => {
-  it.effect("a DirectModel without stream streams through the LanguageModel next to it", () =>
+describe("DirectModel.stream", () => {
+  it.effect("a fast path without stream streams through the LanguageModel it is attached to", () =>
     Effect.gen(function*() {
       const { model } = yield* TestModel.make([TestModel.text("from the language model")])
-      const generateOnly = DirectModel.DirectModel.of({ generate: () => Effect.die("generate is not for streams") })
-      const context = Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(DirectModel.DirectModel, generateOnly))
+      const generateOnly: DirectModel.DirectModel = { generate: () => Effect.die("generate is not for streams") }
+      const context = Context.make(LanguageModel.LanguageModel, DirectModel.attach(model, generateOnly))
       const result = yield* collect(Harness.streamText({ prompt: "hi" })).pipe(Effect.provideContext(context))
       assert.strictEqual(result.text, "from the language model")
       assert.strictEqual(result.finish?.type, "finish")
-    }))
-
-  it.effect("a DirectModel without stream and without LanguageModel answers through generate, in one piece", () =>
-    Effect.gen(function*() {
-      const generateOnly = DirectModel.DirectModel.of({
-        generate: () =>
-          Effect.succeed({
-            text: "whole",
-            toolCalls: [{ id: "c1", name: "lookup", params: { orderId: "B-2" } }],
-            finishReason: "tool-calls",
-            usage: { inputTokens: 1, outputTokens: 1 },
-            model: "m-1"
-          })
-      })
-      const parts = yield* Stream.runCollect(DirectModel.streamFrom(Context.make(DirectModel.DirectModel, generateOnly) as Context.Context<never>)({
-        prompt: Messages.toPrompt("hi"),
-        tools: [],
-        toolChoice: "none",
-        responseFormat: { type: "text" }
-      }))
-      assert.deepStrictEqual(Array.from(parts), [
-        { type: "text-delta", delta: "whole" },
-        { type: "tool-call", id: "c1", name: "lookup", params: { orderId: "B-2" } },
-        { type: "finish", finishReason: "tool-calls", usage: { inputTokens: 1, outputTokens: 1 }, model: "m-1" }
-      ])
     }))
 
   it.effect("a JSON request through the LanguageModel adapter is generated and handed over in one piece", () =>

@@ -11,8 +11,10 @@
  * reason come back in the finish part; a refusal fails with a
  * `ContentPolicyError`.
  *
- * The layer also provides core's `DirectModel`, the fast path harnesses use:
- * same request, same behaviour, without `LanguageModel`'s per-call Schema work,
+ * The `LanguageModel` it provides carries core's `DirectModel` fast path
+ * (attached to that value, see `DirectModel.attach`), which harnesses use
+ * whenever this model is the `LanguageModel` of their context: same request,
+ * same behaviour, without `LanguageModel`'s per-call Schema work,
  * for plain and streamed calls (`Harness.streamText`). Streams are read ahead
  * of their consumer, so that one pull carries every part that has arrived.
  * Interrupting a call aborts its HTTP request.
@@ -36,7 +38,7 @@
  * @since 0.1.0
  */
 import { DirectModel } from "@effect-harness/core"
-import { Context, Effect, Layer, type Stream } from "effect"
+import { Effect, Layer, type Stream } from "effect"
 import { AiError, LanguageModel, type Response } from "effect/ai"
 import type OpenAI from "openai"
 import type { APIPromise } from "openai/core/api-promise"
@@ -92,7 +94,7 @@ export type Options =
 
 interface Provider {
   readonly languageModel: LanguageModel.LanguageModel
-  readonly direct: DirectModel.DirectModel["Service"]
+  readonly direct: DirectModel.DirectModel
 }
 
 const toAiError = (method: string, url: string) => (error: unknown): AiError.AiError =>
@@ -227,7 +229,7 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
     streamText,
     codecTransformer
   })
-  const direct = DirectModel.DirectModel.of({
+  const direct: DirectModel.DirectModel = {
     generate: (request) => {
       const decode = request.responseFormat.type === "json" ? structuredAnswer(request.responseFormat.schema) : undefined
       const reply = generate(request, true, "generate", readReply)
@@ -237,8 +239,8 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
       })
     },
     stream: (request) => streamed(request, true, "stream", pushDirect)
-  })
-  return { languageModel, direct } satisfies Provider
+  }
+  return { languageModel: DirectModel.attach(languageModel, direct), direct } satisfies Provider
 })
 
 /**
@@ -259,17 +261,17 @@ export const make = (options: Options): Effect.Effect<LanguageModel.LanguageMode
   Effect.map(makeProvider(options), (provider) => provider.languageModel)
 
 /**
- * Builds core's `DirectModel` service for an OpenAI model (what
- * {@link layer} provides next to `LanguageModel`).
+ * Builds core's `DirectModel` fast path for an OpenAI model (what
+ * {@link make} attaches to the `LanguageModel` it builds).
  *
  * @since 0.1.0
  */
-export const makeDirect = (options: Options): Effect.Effect<DirectModel.DirectModel["Service"], never, OpenAiClient> =>
+export const makeDirect = (options: Options): Effect.Effect<DirectModel.DirectModel, never, OpenAiClient> =>
   Effect.map(makeProvider(options), (provider) => provider.direct)
 
 /**
- * A layer providing effect's `LanguageModel`, and core's `DirectModel` fast
- * path, for an OpenAI model. Needs an `OpenAiClient`.
+ * A layer providing effect's `LanguageModel`, with core's `DirectModel` fast
+ * path attached, for an OpenAI model. Needs an `OpenAiClient`.
  *
  * @example
  * ```ts
@@ -287,9 +289,8 @@ export const makeDirect = (options: Options): Effect.Effect<DirectModel.DirectMo
  */
 export const layer = (
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel | DirectModel.DirectModel, never, OpenAiClient> =>
-  Layer.effectContext(Effect.map(makeProvider(options), ({ direct, languageModel }) =>
-    Context.make(LanguageModel.LanguageModel, languageModel).pipe(Context.add(DirectModel.DirectModel, direct))))
+): Layer.Layer<LanguageModel.LanguageModel, never, OpenAiClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
 
 /**
  * {@link layer} with its client read from configuration (`OPENAI_API_KEY`,
@@ -307,5 +308,5 @@ export const layer = (
 export const layerConfig = (
   options: Options,
   client?: Omit<OpenAiClientModule.Options, "apiKey">
-): Layer.Layer<LanguageModel.LanguageModel | DirectModel.DirectModel, OpenAiClientError> =>
+): Layer.Layer<LanguageModel.LanguageModel, OpenAiClientError> =>
   layer(options).pipe(Layer.provide(OpenAiClientModule.layerConfig(client)))

@@ -25,7 +25,7 @@ const plainErrors = (reply: FakeOpenAiServer.Reply) =>
     const server = yield* FakeOpenAiServer.FakeOpenAiServer
     yield* server.enqueue(reply, reply)
     const viaLanguageModel = yield* Effect.flip(LanguageModel.generateText({ prompt: "Hello" }))
-    const direct = yield* Effect.service(DirectModel.DirectModel)
+    const direct = yield* DirectModel.current
     const viaDirect = yield* Effect.flip(
       direct.generate({ prompt: Messages.toPrompt("Hello"), tools: [], toolChoice: "none", responseFormat: { type: "text" } })
     )

@@ -38,7 +38,7 @@ for (const api of ["chat", "responses"] as const) {
       Effect.gen(function*() {
         const server = yield* FakeOpenAiServer.FakeOpenAiServer
         yield* server.enqueue(plain({ text: "too late" }, { delay: "30 seconds" }))
-        const direct = yield* Effect.service(DirectModel.DirectModel)
+        const direct = yield* DirectModel.current
         const fiber = yield* Effect.forkChild(
           direct.generate({ prompt: Messages.toPrompt("Hello"), tools: [], toolChoice: "none", responseFormat: { type: "text" } })
         )

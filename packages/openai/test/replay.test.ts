@@ -128,7 +128,7 @@ describe("OpenAiLanguageModel against recorded OpenAI traffic", () => {
           if (!isStream(interaction)) {
             yield* server.reset
             yield* server.enqueue(FakeOpenAiServer.fromInteraction(interaction))
-            const direct = yield* Effect.flatMap(Effect.service(DirectModel.DirectModel), (model) =>
+            const direct = yield* Effect.flatMap(DirectModel.current, (model) =>
               model.generate({
                 prompt: converted.prompt,
                 tools: converted.tools,

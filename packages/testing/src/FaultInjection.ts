@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import { DirectModel, HarnessError } from "@effect-harness/core"
-import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Stream } from "effect"
 import { AiError, LanguageModel, Response } from "effect/ai"
 
 /**
@@ -246,7 +246,7 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
     })
 
   // The fast path of harnesses (DirectModel) gets the same faults.
-  const generateDirect = (direct: DirectModel.DirectModel["Service"]) => (request: DirectModel.Request) =>
+  const generateDirect = (direct: DirectModel.DirectModel) => (request: DirectModel.Request) =>
     Effect.suspend(() => {
       const kind = draw()
       if (kind === undefined) return direct.generate(request)
@@ -280,7 +280,7 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
   // Its stream too, when it has one (otherwise harnesses stream through the
   // wrapped LanguageModel): an answer fault is a cut after the first parts,
   // with exactly what they delivered as the partial answer.
-  const streamDirect = (stream: NonNullable<DirectModel.DirectModel["Service"]["stream"]>) =>
+  const streamDirect = (stream: NonNullable<DirectModel.DirectModel["stream"]>) =>
   (request: DirectModel.Request): Stream.Stream<DirectModel.StreamPart, AiError.AiError> =>
     Stream.suspend(() => {
       const kind = draw()
@@ -305,7 +305,7 @@ export const make = (model: LanguageModel.LanguageModel, options: Options) => {
       )
     })
 
-  const wrapDirect = (direct: DirectModel.DirectModel["Service"]): DirectModel.DirectModel["Service"] =>
+  const wrapDirect = (direct: DirectModel.DirectModel): DirectModel.DirectModel =>
     direct.stream === undefined
       ? { generate: generateDirect(direct) }
       : { generate: generateDirect(direct), stream: streamDirect(direct.stream) }
@@ -324,9 +324,10 @@ export const layer = (
 ): Layer.Layer<LanguageModel.LanguageModel | FaultInjection, never, LanguageModel.LanguageModel> =>
   Layer.effectContext(Effect.gen(function*() {
     const { model, state, wrapDirect } = make(yield* Effect.service(LanguageModel.LanguageModel), options)
-    const context = Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(FaultInjection, state))
-    const direct = yield* Effect.serviceOption(DirectModel.DirectModel)
-    return Option.isSome(direct) ? Context.add(context, DirectModel.DirectModel, wrapDirect(direct.value)) : context
+    // the inner model's fast path, when it has one, gets the same faults
+    const inner = DirectModel.fastPathOf(yield* Effect.service(LanguageModel.LanguageModel))
+    const faulty = inner === undefined ? model : DirectModel.attach(model, wrapDirect(inner))
+    return Context.make(LanguageModel.LanguageModel, faulty).pipe(Context.add(FaultInjection, state))
   }))
 
 /**

@@ -282,7 +282,7 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
         usage: directUsage(usageOf(request, JSON.stringify(reply.calls), reply.usage))
       }
 
-  const direct = DirectModel.DirectModel.of({
+  const direct: DirectModel.DirectModel = {
     generate: (options) =>
       Effect.flatMap(nextReply(options), ({ reply, request }) =>
         reply._tag === "Fail" ? fail(reply.error) : Effect.succeed(directReply(reply, request))),
@@ -297,7 +297,7 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
         }
         return Effect.succeed(Stream.fromArray(parts))
       }))
-  })
+  }
 
   const state = TestModel.of({
     requests: Effect.sync(() => requests.slice()),
@@ -330,15 +330,16 @@ export const layer = (
   script: Iterable<Reply>,
   options?: {
     /**
-     * Also provide the `DirectModel` fast path, as real providers do (default
-     * true). With `false`, harnesses go through effect's `LanguageModel` only.
+     * Attach the `DirectModel` fast path to the model, as real providers do
+     * (default true). With `false`, harnesses go through effect's
+     * `LanguageModel` only.
      */
     readonly direct?: boolean | undefined
   }
 ): Layer.Layer<LanguageModel.LanguageModel | TestModel> =>
   Layer.effectContext(Effect.map(make(script), ({ direct, model, state }) => {
-    const context = Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(TestModel, state))
-    return options?.direct === false ? context : Context.add(context, DirectModel.DirectModel, direct)
+    const languageModel = options?.direct === false ? model : DirectModel.attach(model, direct)
+    return Context.make(LanguageModel.LanguageModel, languageModel).pipe(Context.add(TestModel, state))
   }))
 
 /**

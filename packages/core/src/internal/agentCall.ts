@@ -14,7 +14,7 @@ import type * as RetryPolicy from "../RetryPolicy.ts"
 import { make as makeHarness } from "./harness.ts"
 import { type AgentError, type Config, Overflow } from "./agentRun.ts"
 
-const generate = (model: DirectModel.DirectModel["Service"], request: DirectModel.Request) =>
+const generate = (model: DirectModel.Resolved, request: DirectModel.Request) =>
   Effect.catch(model.generate(request), (error): Effect.Effect<never, HarnessError.HarnessError | Overflow> => {
     const mapped = HarnessError.fromAiError(error)
     return mapped._tag === "ContextOverflow" ? Effect.fail(new Overflow({ error: mapped })) : Effect.fail(mapped)

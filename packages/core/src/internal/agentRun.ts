@@ -6,7 +6,7 @@
  * @internal
  */
 import { Context, Data, Effect, Option, type Schema } from "effect"
-import { LanguageModel, type Prompt, type Tool, type Toolkit } from "effect/ai"
+import type { Prompt, Tool, Toolkit } from "effect/ai"
 import * as AgentEvent from "../AgentEvent.ts"
 import * as Budget from "../Budget.ts"
 import * as ContextWindow from "../ContextWindow.ts"
@@ -52,13 +52,13 @@ export interface Config<O> {
    * back as an `Overflow` value: it calls for compaction, not an error path.
    */
   readonly call: (
-    model: DirectModel.DirectModel["Service"],
+    model: DirectModel.Resolved,
     request: DirectModel.Request
   ) => Effect.Effect<DirectModel.Reply | Overflow, AgentError>
 }
 
 export interface RunContext {
-  readonly model: DirectModel.DirectModel["Service"]
+  readonly model: DirectModel.Resolved
   /** The journal of the run; undefined for the passthrough one (no step descriptions to build). */
   readonly journal: Journal.Service | undefined
   readonly store: Store
@@ -97,16 +97,12 @@ export function* setup<O>(
   if (Option.isNone(conversation) && initial === undefined) {
     return yield* Effect.die(new Error(`Agent ${config.name}: resuming a run that used a Conversation needs it again`))
   }
-  const native = Context.getOption(services, DirectModel.DirectModel)
-  const model = Option.isSome(native)
-    ? native.value
-    : DirectModel.fromLanguageModel(yield* Effect.service(LanguageModel.LanguageModel))
-  // JSON mode with tools needs the provider's direct path; otherwise the
-  // structured answer is read from text (and repaired like any other).
-  const responseFormat: DirectModel.ResponseFormat =
-    config.output !== undefined && (Option.isSome(native) || config.tools.length === 0)
-      ? { type: "json", objectName: config.output.objectName, schema: config.output.schema }
-      : { type: "text" }
+  const model = DirectModel.fromContext(services)
+  // (a model without a fast path sends a JSON request with tools as text: see
+  // DirectModel.fromLanguageModel)
+  const responseFormat: DirectModel.ResponseFormat = config.output !== undefined
+    ? { type: "json", objectName: config.output.objectName, schema: config.output.schema }
+    : { type: "text" }
   const journal = Context.get(services, Journal.Journal)
   const traced = isTraced(services)
   const ctx: RunContext = {

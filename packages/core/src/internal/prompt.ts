@@ -104,17 +104,11 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
     ? { type: "json", objectName, schema: options.output }
     : { type: "text" }
 
-  // The model of the run: the provider's direct line when it offers one,
-  // otherwise an adapter over effect's LanguageModel.
-  const modelOf = (context: Context.Context<never>): DirectModel.DirectModel["Service"] =>
-    Context.getOrUndefined(context, DirectModel.DirectModel) ??
-      DirectModel.fromLanguageModel(Context.getUnsafe(context, LanguageModel.LanguageModel))
-
   // One model call. With a budget in the context, each call counts as a step
   // and its usage is recorded; without one (the default) nothing extra runs.
   // The prompt does not enforce the limits itself (its error type stays
   // PromptError): the agent steps around it, or `Budget.guard`, do.
-  const call = (model: DirectModel.DirectModel["Service"], budget: Budget.Service, prompt: Prompt.Prompt) => {
+  const call = (model: DirectModel.Resolved, budget: Budget.Service, prompt: Prompt.Prompt) => {
     const reply = Effect.mapError(
       model.generate({ prompt, tools: [], toolChoice: "none", responseFormat }),
       (error) => HarnessError.fromAiError(error) as PromptError
@@ -128,7 +122,7 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   // then decoded with the output Schema); an answer that does not decode is
   // sent back with its issues, up to `repairs` times.
   const loop = (
-    model: DirectModel.DirectModel["Service"],
+    model: DirectModel.Resolved,
     budget: Budget.Service,
     prompt: Prompt.Prompt,
     repaired: number
@@ -177,11 +171,11 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
 
   // What a call reads from its context, kept for the last context seen:
   // contexts are immutable, and callers usually run every call in the same one.
-  let seen: { readonly context: Context.Context<never>; readonly model: DirectModel.DirectModel["Service"]; readonly budget: Budget.Service; readonly traced: boolean } | undefined
+  let seen: { readonly context: Context.Context<never>; readonly model: DirectModel.Resolved; readonly budget: Budget.Service; readonly traced: boolean } | undefined
   const servicesOf = (context: Context.Context<never>) =>
     seen !== undefined && seen.context === context ? seen : (seen = {
       context,
-      model: modelOf(context),
+      model: DirectModel.fromContext(context),
       budget: Context.get(context, Budget.Budget),
       traced: isTraced(context)
     })

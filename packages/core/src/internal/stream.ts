@@ -77,7 +77,7 @@ export const streamText = (
     responseFormat: textFormat
   }
   return Stream.unwrap(Effect.withFiber((fiber) => {
-    const parts = DirectModel.streamFrom(fiber.context)(request)
+    const parts = DirectModel.fromContext(fiber.context).stream(request)
     const budget = fiber.getRef(Budget.Budget)
     // One step over each pull (never each part): errors mapped, and the
     // finish part checked and recorded. A filtered answer fails in its

@@ -5,7 +5,7 @@
  * ordinary promise-based Node code and sees none of this but
  * `runtime.runPromiseExit(triage(ticket, options))`.
  */
-import { type Agent, Budget, type DirectModel, Harness, RetryPolicy } from "@effect-harness/core"
+import { type Agent, Budget, Harness, RetryPolicy } from "@effect-harness/core"
 import { type OpenAiClient, OpenAiModels } from "@effect-harness/openai"
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
@@ -47,7 +47,7 @@ const triageHarness = Layer.effect(
  * from `dataDir`, the tools' handlers and the triage harness.
  */
 export const layer = (dataDir: string): Layer.Layer<
-  Exclude<Services, TicketBook> | TriageHarness | KnowledgeBase | Model.ModelInfo | DirectModel.DirectModel,
+  Exclude<Services, TicketBook> | TriageHarness | KnowledgeBase | Model.ModelInfo,
   ExampleError | OpenAiClient.OpenAiClientError
 > => {
   const kb = Layer.effect(KnowledgeBase, Effect.map(loadArticles(dataDir), (articles) => ({ articles }))).pipe(

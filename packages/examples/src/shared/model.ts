@@ -10,10 +10,9 @@
  *    that everything down to the SDK's HTTP calls runs offline.
  *
  * In every case the harness sees the same thing: effect's `LanguageModel`
- * (and core's `DirectModel` fast path) from `OpenAiLanguageModel`, over the
+ * (with core's `DirectModel` fast path attached) from `OpenAiLanguageModel`, over the
  * real `openai` SDK. Only the server at the other end changes.
  */
-import type { DirectModel } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
 import { FakeOpenAiServer } from "@effect-harness/testing"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
@@ -78,14 +77,14 @@ const scriptedModel = (script: Script, howToReal: string) =>
   })).pipe(Layer.provide(FakeOpenAiServer.layer({ fallback: script })))
 
 /**
- * The model layer: `LanguageModel`, `DirectModel` and `ModelInfo`. `script`
+ * The model layer: `LanguageModel` and `ModelInfo`. `script`
  * answers when no real model is configured; `command` is how the user
  * starts this example (for the "use a real model" hint).
  */
 export const layer = (options: {
   readonly script: Script
   readonly command: string
-}): Layer.Layer<LanguageModel.LanguageModel | DirectModel.DirectModel | ModelInfo, ExampleError | OpenAiClient.OpenAiClientError> =>
+}): Layer.Layer<LanguageModel.LanguageModel | ModelInfo, ExampleError | OpenAiClient.OpenAiClientError> =>
   Layer.unwrap(Effect.gen(function*() {
     const env = yield* readEnv
     if (Option.isSome(env.apiKey)) {

@@ -2,7 +2,6 @@
  * Test wiring: a FakeOpenAiServer, the real SDK client pointed at it, and the
  * model layer on top.
  */
-import type { DirectModel } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
 import { FakeOpenAiServer } from "@effect-harness/testing"
 import { Effect, Layer } from "effect"
@@ -20,7 +19,7 @@ export const modelLayer = (
   options: OpenAiLanguageModel.Options,
   client: Omit<OpenAiClient.Options, "baseURL" | "apiKey"> = {}
 ): Layer.Layer<
-  LanguageModel.LanguageModel | DirectModel.DirectModel | OpenAiClient.OpenAiClient | FakeOpenAiServer.FakeOpenAiServer,
+  LanguageModel.LanguageModel | OpenAiClient.OpenAiClient | FakeOpenAiServer.FakeOpenAiServer,
   OpenAiClient.OpenAiClientError
 > =>
   OpenAiLanguageModel.layer(options).pipe(
