@@ -6,13 +6,13 @@
 import { fileURLToPath } from "node:url"
 import type { TestProjectInlineConfiguration } from "vitest/config"
 
-const packages = ["core", "testing", "openai", "sql", "examples"] as const
+const packages = ["core", "testing", "openai", "sql", "workflow", "examples"] as const
 
 const root = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
 // Tests run against the sources of sibling packages, not their build output.
 const alias = Object.fromEntries(
-  ["core", "testing", "openai", "sql"].map((name) => [`@effect-harness/${name}`, root(`./packages/${name}/src/index.ts`)])
+  ["core", "testing", "openai", "sql", "workflow"].map((name) => [`@effect-harness/${name}`, root(`./packages/${name}/src/index.ts`)])
 )
 
 export const projects: Array<TestProjectInlineConfiguration> = packages.map((name) => ({
