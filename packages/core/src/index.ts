@@ -10,77 +10,77 @@
  *
  * @since 0.1.0
  */
-export * as Harness from "./Harness.ts"
+export * as Harness from "./harness/Harness.ts"
 
 /**
  * The recoverable and fatal errors of a harness, and the mapping from `AiError`.
  *
  * @since 0.1.0
  */
-export * as HarnessError from "./HarnessError.ts"
+export * as HarnessError from "./harness/HarnessError.ts"
 
 /**
  * Constructors for prompt messages that skip Schema decoding.
  *
  * @since 0.1.0
  */
-export * as Messages from "./Messages.ts"
+export * as Messages from "./model/Messages.ts"
 
 /**
  * Retry schedules for the recoverable errors of a harness.
  *
  * @since 0.1.0
  */
-export * as RetryPolicy from "./RetryPolicy.ts"
+export * as RetryPolicy from "./harness/RetryPolicy.ts"
 
 /**
  * The hook every model and tool call goes through, for durable runs.
  *
  * @since 0.1.0
  */
-export * as Journal from "./Journal.ts"
+export * as Journal from "./durable/Journal.ts"
 
 /**
  * The direct model interface: one request, one decoded reply, no per-call Schema work.
  *
  * @since 0.1.0
  */
-export * as DirectModel from "./DirectModel.ts"
+export * as DirectModel from "./model/DirectModel.ts"
 
 /**
  * What a run spends (tokens, steps, tool calls, cost) and the limits it must stay within.
  *
  * @since 0.1.0
  */
-export * as Budget from "./Budget.ts"
+export * as Budget from "./state/Budget.ts"
 
 /**
  * A session's history as effect `Prompt` messages in a `Ref`, with versioned export and import.
  *
  * @since 0.1.0
  */
-export * as Conversation from "./Conversation.ts"
+export * as Conversation from "./state/Conversation.ts"
 
 /**
  * Keeps requests within the model's context window: truncate or compact, with incremental token counts.
  *
  * @since 0.1.0
  */
-export * as ContextWindow from "./ContextWindow.ts"
+export * as ContextWindow from "./state/ContextWindow.ts"
 
 /**
  * The events of an agent run, and a `Stream` of them.
  *
  * @since 0.1.0
  */
-export * as AgentEvent from "./AgentEvent.ts"
+export * as AgentEvent from "./agent/AgentEvent.ts"
 
 /**
  * The tool-calling loop as a harness: tools in parallel, failures fed back, approvals, structured answers.
  *
  * @since 0.1.0
  */
-export * as Agent from "./Agent.ts"
+export * as Agent from "./agent/Agent.ts"
 
 /**
  * Where durable runs keep their journals: in memory, in files, or (with
@@ -88,11 +88,11 @@ export * as Agent from "./Agent.ts"
  *
  * @since 0.1.0
  */
-export * as RunStore from "./RunStore.ts"
+export * as RunStore from "./durable/RunStore.ts"
 
 /**
  * Durable runs: record every step, resume after a crash without repeating work.
  *
  * @since 0.1.0
  */
-export * as Durable from "./Durable.ts"
+export * as Durable from "./durable/Durable.ts"

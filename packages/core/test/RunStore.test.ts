@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
 import { afterAll } from "vitest"
-import { encodeRunId } from "../src/internal/runStoreFile.ts"
+import { encodeRunId } from "../src/durable/internal/runStoreFile.ts"
 import { freshRunId, runStoreSuite } from "./support/runStoreSuite.ts"
 
 const build = <E>(layer: Layer.Layer<RunStore.RunStore, E>) =>

@@ -8,7 +8,7 @@
  */
 import { Cause, Context, Effect, Option, Schema, Stream } from "effect"
 import { AiError, type Prompt, Tool, type Toolkit } from "effect/ai"
-import * as Journal from "../Journal.ts"
+import * as Journal from "../../durable/Journal.ts"
 import type { Decision, FailureKind, PendingCall, ToolCallRecord, ToolStep } from "./agentModel.ts"
 import { ToolStep as ToolStepSchema } from "./agentModel.ts"
 

@@ -6,7 +6,7 @@
  */
 import { Effect, type Schema } from "effect"
 import * as AgentEvent from "../AgentEvent.ts"
-import type * as DirectModel from "../DirectModel.ts"
+import type * as DirectModel from "../../model/DirectModel.ts"
 import type * as Model from "./agentModel.ts"
 
 // A structured answer the provider decoded from its own wire form is recorded

@@ -22,9 +22,9 @@
  * @since 0.1.0
  */
 import { Context, Data, type Duration, Effect, Queue, Stream } from "effect"
-import type * as Budget from "./Budget.ts"
-import type * as HarnessError from "./HarnessError.ts"
-import * as RetryPolicy from "./RetryPolicy.ts"
+import type * as Budget from "../state/Budget.ts"
+import type * as HarnessError from "../harness/HarnessError.ts"
+import * as RetryPolicy from "../harness/RetryPolicy.ts"
 
 /**
  * A tool call waiting for the caller's decision.

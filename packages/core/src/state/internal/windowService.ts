@@ -8,7 +8,7 @@
 import { type Context, Effect, Schema } from "effect"
 import { Prompt, Tool, type Tokenizer } from "effect/ai"
 import type { Prepared, PrepareInput, Service, Strategy } from "../ContextWindow.ts"
-import * as Journal from "../Journal.ts"
+import * as Journal from "../../durable/Journal.ts"
 import * as W from "./window.ts"
 
 export interface Config {

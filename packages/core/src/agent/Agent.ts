@@ -65,9 +65,9 @@ import * as AgentEvent from "./AgentEvent.ts"
 import * as AgentCall from "./internal/agentCall.ts"
 import * as Loop from "./internal/agentLoop.ts"
 import * as Model from "./internal/agentModel.ts"
-import { type Harness as HarnessType, make as makeHarness } from "./internal/harness.ts"
-import * as Messages from "./Messages.ts"
-import * as RetryPolicy from "./RetryPolicy.ts"
+import { type Harness as HarnessType, make as makeHarness } from "../harness/internal/harness.ts"
+import * as Messages from "../model/Messages.ts"
+import * as RetryPolicy from "../harness/RetryPolicy.ts"
 
 /**
  * The errors an agent run can end with: the fatal ones (`BudgetExceeded` for

@@ -33,8 +33,8 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer } from "effect"
-import * as HarnessError from "./HarnessError.ts"
-import { type Harness, make as make_ } from "./internal/harness.ts"
+import * as HarnessError from "../harness/HarnessError.ts"
+import { type Harness, make as make_ } from "../harness/internal/harness.ts"
 
 /**
  * What was spent so far. `cost` is in US dollars, `undefined` when a call was

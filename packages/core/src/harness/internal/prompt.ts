@@ -6,12 +6,12 @@
  */
 import { Context, Effect, Schema, SchemaAST } from "effect"
 import { LanguageModel, Prompt } from "effect/ai"
-import * as Budget from "../Budget.ts"
-import * as DirectModel from "../DirectModel.ts"
+import * as Budget from "../../state/Budget.ts"
+import * as DirectModel from "../../model/DirectModel.ts"
 import { type Harness, make } from "./harness.ts"
 import { isTraced } from "./tracing.ts"
 import * as HarnessError from "../HarnessError.ts"
-import * as Messages from "../Messages.ts"
+import * as Messages from "../../model/Messages.ts"
 
 /**
  * The errors a single model call can fail with: every `HarnessError` except

@@ -10,9 +10,9 @@
 import { Effect } from "effect"
 import { Prompt } from "effect/ai"
 import * as AgentEvent from "../AgentEvent.ts"
-import * as Budget from "../Budget.ts"
-import * as HarnessError from "../HarnessError.ts"
-import * as Journal from "../Journal.ts"
+import * as Budget from "../../state/Budget.ts"
+import * as HarnessError from "../../harness/HarnessError.ts"
+import * as Journal from "../../durable/Journal.ts"
 import * as Model from "./agentModel.ts"
 import {
   append,
@@ -30,7 +30,7 @@ import { decodeFinal, repairRequest, stepFinished, toStep } from "./agentSteps.t
 import * as Tools from "./agentTools.ts"
 
 export { type AgentError, type Config, Overflow } from "./agentRun.ts"
-export { isTraced } from "./tracing.ts"
+export { isTraced } from "../../harness/internal/tracing.ts"
 
 // The steps below are plain generators that the loop delegates to (`yield*`
 // at the JavaScript level): a step costs no effect of its own, only what it

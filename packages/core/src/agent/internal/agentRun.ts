@@ -8,16 +8,16 @@
 import { Context, Data, Effect, Option, type Schema } from "effect"
 import type { Prompt, Tool, Toolkit } from "effect/ai"
 import * as AgentEvent from "../AgentEvent.ts"
-import * as Budget from "../Budget.ts"
-import * as ContextWindow from "../ContextWindow.ts"
-import * as Conversation from "../Conversation.ts"
-import * as DirectModel from "../DirectModel.ts"
-import type * as HarnessError from "../HarnessError.ts"
-import * as Journal from "../Journal.ts"
+import * as Budget from "../../state/Budget.ts"
+import * as ContextWindow from "../../state/ContextWindow.ts"
+import * as Conversation from "../../state/Conversation.ts"
+import * as DirectModel from "../../model/DirectModel.ts"
+import type * as HarnessError from "../../harness/HarnessError.ts"
+import * as Journal from "../../durable/Journal.ts"
 import type * as Model from "./agentModel.ts"
 import { conversationStore, localStore, type Store } from "./agentStore.ts"
 import type * as Tools from "./agentTools.ts"
-import { isTraced } from "./tracing.ts"
+import { isTraced } from "../../harness/internal/tracing.ts"
 
 export type AgentError =
   | HarnessError.Fatal

@@ -33,12 +33,12 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { type LanguageModel, Prompt, type Tool, Tokenizer } from "effect/ai"
-import type * as HarnessError from "./HarnessError.ts"
-import type { Harness } from "./internal/harness.ts"
-import { prompt } from "./internal/prompt.ts"
+import type * as HarnessError from "../harness/HarnessError.ts"
+import type { Harness } from "../harness/internal/harness.ts"
+import { prompt } from "../harness/internal/prompt.ts"
 import * as W from "./internal/window.ts"
 import { makeService } from "./internal/windowService.ts"
-import type * as Journal from "./Journal.ts"
+import type * as Journal from "../durable/Journal.ts"
 
 /**
  * What a summarizer receives: the previous summary (if any) and the turns to

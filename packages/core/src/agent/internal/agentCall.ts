@@ -7,11 +7,11 @@
  * @internal
  */
 import { Effect, Schema } from "effect"
-import type * as DirectModel from "../DirectModel.ts"
-import * as Harness from "../Harness.ts"
-import * as HarnessError from "../HarnessError.ts"
-import type * as RetryPolicy from "../RetryPolicy.ts"
-import { make as makeHarness } from "./harness.ts"
+import type * as DirectModel from "../../model/DirectModel.ts"
+import * as Harness from "../../harness/Harness.ts"
+import * as HarnessError from "../../harness/HarnessError.ts"
+import type * as RetryPolicy from "../../harness/RetryPolicy.ts"
+import { make as makeHarness } from "../../harness/internal/harness.ts"
 import { type AgentError, type Config, Overflow } from "./agentRun.ts"
 
 const generate = (model: DirectModel.Resolved, request: DirectModel.Request) =>

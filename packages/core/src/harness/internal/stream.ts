@@ -7,10 +7,10 @@
  */
 import { Array as Arr, Cause, Effect, type Pull, Stream } from "effect"
 import { type AiError, type LanguageModel, Prompt, type Tool } from "effect/ai"
-import * as Budget from "../Budget.ts"
-import * as DirectModel from "../DirectModel.ts"
+import * as Budget from "../../state/Budget.ts"
+import * as DirectModel from "../../model/DirectModel.ts"
 import * as HarnessError from "../HarnessError.ts"
-import * as Messages from "../Messages.ts"
+import * as Messages from "../../model/Messages.ts"
 import type { PromptError } from "./prompt.ts"
 import { isTraced } from "./tracing.ts"
 

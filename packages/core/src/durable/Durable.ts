@@ -44,7 +44,7 @@
  */
 import { Cause, Effect, Exit } from "effect"
 import { dual } from "effect/Function"
-import { type Harness, make as makeHarness } from "./internal/harness.ts"
+import { type Harness, make as makeHarness } from "../harness/internal/harness.ts"
 import * as DurableJournal from "./internal/durableJournal.ts"
 import * as Journal from "./Journal.ts"
 import { RunStore } from "./RunStore.ts"

@@ -6,8 +6,8 @@
  */
 import { Effect } from "effect"
 import { Prompt } from "effect/ai"
-import type * as Conversation from "../Conversation.ts"
-import * as Live from "./conversationLive.ts"
+import type * as Conversation from "../../state/Conversation.ts"
+import * as Live from "../../state/internal/conversationLive.ts"
 
 export interface Store {
   readonly owner: object

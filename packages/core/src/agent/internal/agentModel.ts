@@ -8,7 +8,7 @@
  */
 import { Context, type Effect, Schema } from "effect"
 import { Prompt } from "effect/ai"
-import type * as Budget from "../Budget.ts"
+import type * as Budget from "../../state/Budget.ts"
 
 // -----------------------------------------------------------------------------
 // Approvals
