@@ -62,6 +62,14 @@ export * as Budget from "./state/Budget.ts"
 export * as Conversation from "./state/Conversation.ts"
 
 /**
+ * Conversations that persist: stores keyed by session id (memory, files, any `KeyValueStore`), with revisions
+ * that detect concurrent writers.
+ *
+ * @since 0.1.0
+ */
+export * as ConversationStore from "./state/ConversationStore.ts"
+
+/**
  * Keeps requests within the model's context window: truncate or compact, with incremental token counts.
  *
  * @since 0.1.0

@@ -10,3 +10,11 @@
  * @since 0.1.0
  */
 export * as PgRunStore from "./PgRunStore.ts"
+
+/**
+ * A `ConversationStore` in PostgreSQL: conversations keyed by session id, with revisions that detect concurrent
+ * writers.
+ *
+ * @since 0.1.0
+ */
+export * as PgConversationStore from "./PgConversationStore.ts"
