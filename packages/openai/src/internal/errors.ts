@@ -107,11 +107,36 @@ export const fromCode = (
   }
 }
 
+/**
+ * The error object inside a body that is not OpenAI's `{ error: { message } }`:
+ * Gemini's OpenAI-compatible endpoint sends `[{ error: { code, message, status } }]`,
+ * Ollama `{ error: "text" }`, sometimes with llama.cpp's own error JSON as that text.
+ */
+const innermost = (body: unknown, depth = 0): Record<string, unknown> | undefined => {
+  if (depth > 4) return undefined
+  if (Array.isArray(body)) return innermost(body[0], depth + 1)
+  if (typeof body === "string") {
+    if (body.trimStart().startsWith("{")) {
+      try {
+        return innermost(JSON.parse(body), depth + 1) ?? { message: body }
+      } catch {
+        // not JSON after all: the text is the message
+      }
+    }
+    return { message: body }
+  }
+  if (typeof body !== "object" || body === null) return undefined
+  const record = body as Record<string, unknown>
+  if (typeof record.message !== "string" && record.error !== undefined) return innermost(record.error, depth + 1) ?? record
+  return record
+}
+
 const fromStatus = (error: APIError, status: number, partial: Partial | undefined): AiError.AiErrorReason => {
-  const body = error.error as Record<string, unknown> | undefined
+  const body = innermost(error.error)
   const message = str(body?.message) ?? error.message
-  const code = str(error.code) ?? undefined
-  const type = str(error.type)
+  const code = str(error.code) ?? str(body?.code)
+  // Gemini's `status` (INVALID_ARGUMENT) stands where OpenAI has a type
+  const type = str(error.type) ?? str(body?.type) ?? str(body?.status)
   const param = str(error.param) ?? undefined
   const http = httpOf(status, error.headers)
   const details: Details = { code, param, status, message, type }

@@ -20,6 +20,7 @@ import {
   RateLimited,
   Timeout
 } from "../HarnessError.ts"
+import * as Overflow from "./contextOverflow.ts"
 
 // -----------------------------------------------------------------------------
 // Mapping from effect's AiError
@@ -54,6 +55,8 @@ export interface ProviderDetails {
   readonly code?: string | undefined
   readonly param?: string | undefined
   readonly status?: number | undefined
+  /** The provider's error type (OpenAI's `error.type`, llama.cpp's `exceed_context_size_error`). */
+  readonly type?: string | undefined
   readonly kind?: "timeout" | "context-overflow" | "refusal" | "connection" | undefined
   readonly message?: string | undefined
 }
@@ -80,7 +83,20 @@ const withDefined = <A extends object>(fields: A): A => {
 }
 
 const timeoutPattern = /timed? ?out|timeout/i
-const contextOverflowPattern = /context[_ ]length|context window|maximum context|too many tokens/i
+
+// A provider's context overflow, recognised by the table of internal/contextOverflow.ts.
+const overflowOf = (
+  details: ProviderDetails,
+  status: number | undefined,
+  description: string | undefined,
+  message: string
+): ContextOverflow | undefined => {
+  const evidence = { status, code: details.code, type: details.type, message: description ?? details.message }
+  const found = details.kind === "context-overflow" ? Overflow.match(evidence) ?? { provider: "" } : Overflow.match(evidence)
+  return found === undefined
+    ? undefined
+    : new ContextOverflow(withDefined({ message, tokens: found.tokens, limit: found.limit }))
+}
 
 /**
  * Maps effect's `AiError` (what every effect `LanguageModel` provider fails
@@ -92,7 +108,7 @@ const contextOverflowPattern = /context[_ ]length|context window|maximum context
  * | QuotaExhaustedError | QuotaExhausted |
  * | AuthenticationError | AuthenticationFailed |
  * | ContentPolicyError | ContentRefused |
- * | InvalidRequestError (context length) | ContextOverflow |
+ * | InvalidRequestError, InternalProviderError, UnknownError saying the prompt is too long | ContextOverflow |
  * | InvalidRequestError, UnsupportedSchema, tool configuration | InvalidRequest |
  * | InternalProviderError, InvalidResponseError | ProviderUnavailable |
  * | InternalProviderError (details kind "connection": a stream cut) | ConnectionFailed (partial kept) |
@@ -138,12 +154,8 @@ export const fromAiErrorReason = (reason: AiError.AiErrorReason): HarnessError =
       return new ContentRefused(withDefined({ message, refusal: reason.description }))
     case "InvalidRequestError": {
       const status = statusOf(reason.http) ?? details.status
-      if (
-        details.kind === "context-overflow" || details.code === "context_length_exceeded" ||
-        contextOverflowPattern.test(reason.description ?? "")
-      ) {
-        return new ContextOverflow({ message })
-      }
+      const overflow = overflowOf(details, status, reason.description, message)
+      if (overflow !== undefined) return overflow
       return new InvalidRequest(withDefined({
         message,
         status,
@@ -152,9 +164,13 @@ export const fromAiErrorReason = (reason: AiError.AiErrorReason): HarnessError =
       }))
     }
     case "InternalProviderError":
-    case "InvalidResponseError":
+    case "InvalidResponseError": {
       if (details.kind === "connection") return new ConnectionFailed(withDefined({ message, partial }))
-      return new ProviderUnavailable(withDefined({ message, status: statusOf(reason.http) ?? details.status, partial }))
+      const status = statusOf(reason.http) ?? details.status
+      // llama.cpp answered its overflow with a 500 at first; streams report it in an error event
+      const overflow = reason._tag === "InternalProviderError" ? overflowOf(details, status, reason.description, message) : undefined
+      return overflow ?? new ProviderUnavailable(withDefined({ message, status, partial }))
+    }
     case "NetworkError":
       if (timeoutPattern.test(reason.description ?? "")) return new Timeout({ message })
       if (reason.reason === "TransportError") return new ConnectionFailed(withDefined({ message, partial }))
@@ -169,6 +185,8 @@ export const fromAiErrorReason = (reason: AiError.AiErrorReason): HarnessError =
       return new InvalidOutput({ raw: "", issues: reason.message })
     case "UnknownError": {
       const status = statusOf(reason.http) ?? details.status
+      const overflow = overflowOf(details, status, reason.description, message)
+      if (overflow !== undefined) return overflow
       if (status !== undefined && (status >= 500 || status === 408 || status === 409)) {
         return new ProviderUnavailable({ message, status })
       }
