@@ -1,14 +1,16 @@
 /**
  * The chat, run with scripted input from a pipe: tools, a retry, the context
- * window compacting (and saying so), the session saved as a Conversation
- * export and resumed by `--session` with its history.
+ * window compacting (and saying so), the session saved in the file
+ * ConversationStore and resumed by `--session` with its history, in another
+ * process.
  */
-import { Conversation, ContextWindow } from "@effect-harness/core"
+import { ContextWindow, ConversationStore } from "@effect-harness/core"
+import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs"
+import { Effect, Layer } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { oneLineError, run, tempDir } from "./support/spawn.ts"
+import { oneLineError, run, start, tempDir } from "./support/spawn.ts"
 
 const questions = [
   "Hello",
@@ -21,8 +23,14 @@ const questions = [
   "What is my name?"
 ]
 
-const load = (file: string) =>
-  Effect.runPromise(Effect.flatMap(Conversation.importJson(readFileSync(file, "utf8")), (c) => c.messages))
+/** A saved session, read through the store as any program would. */
+const load = (directory: string, session: string) =>
+  Effect.runPromise(
+    ConversationStore.load(session).pipe(
+      Effect.flatMap((conversation) => conversation.messages),
+      Effect.provide(ConversationStore.layerFileSystem({ directory }).pipe(Layer.provide(NodeFileSystem.layer)))
+    )
+  )
 
 describe("chat", () => {
   it("answers with tools, compacts when the window is full, and resumes a session with its history", async () => {
@@ -33,7 +41,8 @@ describe("chat", () => {
     assert.strictEqual(first.stderr, "")
     const stdout = first.stdout
     assert.match(stdout, /^Model: scripted, offline/m)
-    assert.include(stdout, `New session ada, saved after every answer in ${join(dir, "state", "chat", "ada.json")}`)
+    const sessions = join(dir, "state", "chat")
+    assert.include(stdout, `New session ada, saved after every answer in ${sessions}`)
     // the scripted input is echoed, the answers follow
     assert.include(stdout, "you> My name is Ada\nassistant> Nice to meet you, Ada!")
     // tools, and a retry of the first search
@@ -47,18 +56,17 @@ describe("chat", () => {
     assert.match(stdout, /you> What is my name\?\nassistant> Your name is Ada\.$/m)
     assert.include(stdout, "Session ada saved")
 
-    const file = join(dir, "state", "chat", "ada.json")
-    const saved = await load(file)
+    const saved = await load(sessions, "ada")
     assert.isTrue(saved.some(ContextWindow.isSummary))
     assert.include(JSON.stringify(saved.filter(ContextWindow.isSummary)), "The user's name is Ada.")
 
     // the session resumes with its history
     const second = await run("chat", args, { input: "What is my name?\n/history\n/exit\n", env: { SCRIPTED_LATENCY_MS: "20" } })
     assert.strictEqual(second.code, 0, second.stderr)
-    assert.include(second.stdout, `Resuming session ada: ${saved.length} messages from ${file}.`)
+    assert.include(second.stdout, `Resuming session ada: ${saved.length} messages from ${sessions}.`)
     assert.match(second.stdout, /you> What is my name\?\nassistant> Your name is Ada\.$/m)
     assert.match(second.stdout, /^ {2}system \(summary\): Summary of the earlier conversation:/m)
-    const after = await load(file)
+    const after = await load(sessions, "ada")
     assert.strictEqual(after.length, saved.length + 2)
   })
 
@@ -68,11 +76,51 @@ describe("chat", () => {
     assert.strictEqual(name.code, 1)
     assert.include(oneLineError(name.stderr), `"../etc" is not a session name`)
 
-    mkdirSync(join(dir, "chat"), { recursive: true })
-    writeFileSync(join(dir, "chat", "broken.json"), "{ not json")
+    mkdirSync(join(dir, "chat", "broken"), { recursive: true })
+    writeFileSync(join(dir, "chat", "broken", "000000000001.json"), "{ not json")
     const broken = await run("chat", ["--session", "broken", "--state", dir], { input: "hi\n" })
     assert.strictEqual(broken.code, 1)
-    assert.include(oneLineError(broken.stderr), `${join(dir, "chat", "broken.json")} is not a saved session (Not JSON`)
+    assert.include(oneLineError(broken.stderr), `Session broken in ${join(dir, "chat")} is not a saved session (Not JSON`)
+  })
+
+  it("a session saved in an older export version opens, migrated", async () => {
+    const dir = tempDir("chat-v1")
+    mkdirSync(join(dir, "chat", "old"), { recursive: true })
+    const v1 = { version: 1, messages: [{ role: "user", content: "My name is Cy" }, { role: "assistant", content: "Hello Cy!" }] }
+    writeFileSync(join(dir, "chat", "old", "000000000001.json"), JSON.stringify(v1))
+    const result = await run("chat", ["--session", "old", "--state", dir], { input: "What is my name?\n" })
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.include(result.stdout, "Resuming session old: 2 messages")
+    assert.match(result.stdout, /you> What is my name\?\nassistant> Your name is Cy\.$/m)
+    assert.strictEqual((await load(join(dir, "chat"), "old")).length, 4)
+  })
+
+  it("two chats on one session: the second to answer gets a conflict, and the first one's turn is kept", async () => {
+    const dir = tempDir("chat-two")
+    const args = ["--session", "shared", "--state", dir]
+    const first = start("chat", args, { keepStdinOpen: true })
+    const second = start("chat", args, { keepStdinOpen: true })
+    try {
+      await first.waitFor((out) => out.includes("Commands: /history, /exit."))
+      await second.waitFor((out) => out.includes("Commands: /history, /exit."))
+      first.child.stdin!.write("My name is Ada\n")
+      await first.waitFor((out) => out.includes("assistant> Nice to meet you, Ada!"))
+      second.child.stdin!.write("My name is Bo\n")
+      const { code } = await second.exit
+      assert.strictEqual(code, 1)
+      assert.include(
+        oneLineError(second.stderr()),
+        "Session shared was saved by another chat since this one opened it: this answer is not saved (the other chat's is)"
+      )
+      first.child.stdin!.end("/exit\n")
+      assert.strictEqual((await first.exit).code, 0)
+      const saved = await load(join(dir, "chat"), "shared")
+      assert.include(JSON.stringify(saved), "My name is Ada")
+      assert.notInclude(JSON.stringify(saved), "My name is Bo")
+    } finally {
+      first.child.kill()
+      second.child.kill()
+    }
   })
 
   it("an unreachable server ends the chat with one line; the session keeps every answered turn", async () => {
@@ -83,6 +131,6 @@ describe("chat", () => {
     const down = await run("chat", args, { input: "Hello\n", env: { OPENAI_BASE_URL: "http://127.0.0.1:9/v1" } })
     assert.strictEqual(down.code, 1)
     assert.match(oneLineError(down.stderr), /Cannot reach the model server at http:\/\/127\.0\.0\.1:9\/v1 .*\(session s is saved up to the previous answer\)$/)
-    assert.strictEqual((await load(join(dir, "chat", "s.json"))).length, 2)
+    assert.strictEqual((await load(join(dir, "chat"), "s")).length, 2)
   })
 })

@@ -2,8 +2,8 @@
  * `npm run chat -w packages/examples`: an interactive support assistant in the terminal, with the
  * knowledge-base tools, whose session persists.
  *
- * The history is a `Conversation` saved after every answer; `--session NAME`
- * resumes it. A `ContextWindow` keeps requests within a deliberately small
+ * The history is a `Conversation` in a `ConversationStore` (files under
+ * `--state`), saved after every answer; `--session NAME` resumes it. A `ContextWindow` keeps requests within a deliberately small
  * window (`--window`, 1,200 tokens): when the history no longer fits, its
  * oldest turns are compacted into a summary written by the model, and a line
  * says so. It reads lines from the terminal, or from a pipe:
@@ -88,7 +88,9 @@ const program = Effect.gen(function*() {
   const window = yield* Cli.positiveInt("window", args.window, 1_200)
   const name = args.session ?? `chat-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}`
   const articles = yield* loadArticles(path.resolve(args.data ?? defaultDataDir))
-  const session = yield* Session.open(stateDir, name)
+  const sessionsDir = path.join(stateDir, "chat")
+  const store = yield* Layer.build(Session.store(sessionsDir))
+  const session = yield* Session.open(sessionsDir, name).pipe(Effect.provide(store))
   const env = yield* Model.readEnv
 
   const main = Effect.gen(function*() {
@@ -97,8 +99,8 @@ const program = Effect.gen(function*() {
     const count = (yield* session.conversation.messages).length
     yield* say(
       session.resumed
-        ? `Resuming session ${name}: ${Format.plural(count, "message")} from ${session.file}.`
-        : `New session ${name}, saved after every answer in ${session.file}; resume it with --session ${name}.`
+        ? `Resuming session ${name}: ${Format.plural(count, "message")} from ${session.directory}.`
+        : `New session ${name}, saved after every answer in ${session.directory}; resume it with --session ${name}.`
     )
     yield* say(`Context window: ${Format.count(window)} tokens (small on purpose: watch it compact). Commands: /history, /exit.`)
     yield* say()
@@ -136,7 +138,7 @@ const program = Effect.gen(function*() {
         )
       )
       // saved before it is shown: an answer on screen is an answer on disk
-      yield* Session.save(session)
+      yield* Session.save(session).pipe(Effect.provide(store))
       yield* say(`assistant> ${turn.output}`)
       yield* say(
         `  (${Format.plural(turn.usage.steps, "step")}, ${Format.count(turn.usage.totalTokens)} tokens, ${Format.cost(turn.usage.cost)})`
@@ -160,6 +162,6 @@ const program = Effect.gen(function*() {
       NodeTerminal.layer
     ))
   )
-}).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
+}).pipe(Effect.scoped, Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
 
 Cli.runMain(program, (error) => error.message)

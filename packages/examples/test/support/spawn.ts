@@ -42,6 +42,8 @@ export interface Run {
 export const start = (example: Example, args: ReadonlyArray<string>, options: {
   readonly env?: Readonly<Record<string, string>> | undefined
   readonly input?: string | undefined
+  /** Leaves stdin open for `child.stdin.write` (without `input`). */
+  readonly keepStdinOpen?: boolean | undefined
 } = {}): Run => {
   const env: Record<string, string | undefined> = { ...process.env, NODE_COMPILE_CACHE: compileCache }
   delete env.OPENAI_API_KEY
@@ -70,7 +72,7 @@ export const start = (example: Example, args: ReadonlyArray<string>, options: {
     })
   )
   if (options.input !== undefined) child.stdin!.end(options.input)
-  else child.stdin!.end()
+  else if (options.keepStdinOpen !== true) child.stdin!.end()
   const waitFor = (test: (stdout: string) => boolean, timeout = 30_000) =>
     new Promise<string>((resolve, reject) => {
       const check = () => {
