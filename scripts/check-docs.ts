@@ -1,10 +1,11 @@
 /**
- * Extracts every ```ts code block of the README files and docs/ into
- * .docs-check/, so that `tsc` type-checks them with the rest of the project:
- * an example in the docs that does not compile fails `npm run check`, and an
+ * Extracts every ```ts code block of the README files, docs/ and the JSDoc
+ * comments of the packages' sources into .docs-check/, so that `tsc`
+ * type-checks them with the rest of the project: an example in the docs or in
+ * an `@example` tag that does not compile fails `npm run check`, and an
  * example that is a test runs in `npm test` (the "docs" Vitest project).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
 
 const root = join(import.meta.dirname, "..")
@@ -20,21 +21,74 @@ const markdownFiles = (): Array<string> => {
   return files.filter((file) => existsSync(file))
 }
 
+const sourceFiles = (): Array<string> => {
+  const files: Array<string> = []
+  const walk = (directory: string): void => {
+    for (const entry of readdirSync(directory, { withFileTypes: true })) {
+      const path = join(directory, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (entry.name.endsWith(".ts")) files.push(path)
+    }
+  }
+  for (const pkg of readdirSync(join(root, "packages"))) {
+    const src = join(root, "packages", pkg, "src")
+    if (existsSync(src)) walk(src)
+  }
+  return files.sort()
+}
+
+const codeBlocks = (text: string): Array<string> =>
+  Array.from(text.matchAll(/^```(?:ts|typescript)\n([\s\S]*?)^```$/gm), (match) => match[1]!)
+
+// The text of every JSDoc comment, with each line's leading ` * ` removed, so
+// that the code blocks inside read as they would in a markdown file.
+const jsDocComments = (source: string): Array<string> =>
+  Array.from(source.matchAll(/\/\*\*([\s\S]*?)\*\//g), (match) =>
+    match[1]!
+      .split("\n")
+      .map((line) => line.replace(/^\s*\* ?/, ""))
+      .join("\n"))
+
+// An example usually ends with the value it builds (`const program = ...`),
+// which nothing reads: a line that reads every top-level declaration is
+// appended, so that `noUnusedLocals` flags only what is really unused (an
+// import, a local). An example's `export` is dropped: no block imports
+// another, and an exported value would make `tsc` name its inferred type for a
+// declaration file, which is not what the example is checked for.
+const unexport = (code: string): string =>
+  code.replace(/^export (?=(?:declare |async )?(?:const|let|function|class|enum) )/gm, "")
+
+const readDeclarations = (code: string): string => {
+  const values = Array.from(
+    code.matchAll(/^(?:declare )?(?:async )?(?:const|let|function\*?|class|enum) (\w+)/gm),
+    (match) => match[1]!
+  )
+  const types = Array.from(code.matchAll(/^(?:declare )?(?:type|interface) (\w+)/gm), (match) => match[1]!)
+  return [
+    values.length > 0 ? `void [${values.join(", ")}]` : "",
+    types.length > 0 ? `export type { ${types.join(", ")} }` : ""
+  ].filter((line) => line !== "").join("\n")
+}
+
 rmSync(out, { recursive: true, force: true })
 mkdirSync(out, { recursive: true })
 let blocks = 0
-for (const file of markdownFiles()) {
-  const text = readFileSync(file, "utf8")
+const extract = (file: string, codes: Array<string>): void => {
   const name = relative(root, file).replace(/[/\\.]/g, "_")
-  let index = 0
-  for (const match of text.matchAll(/^```(ts|typescript)\n([\s\S]*?)^```$/gm)) {
-    index++
+  codes.forEach((code, index) => {
     blocks++
-    const code = match[2]!
     // Each block is its own module. Blocks that are tests (they use @effect/vitest)
     // are named *.test.ts, so the "docs" Vitest project runs them too.
     const isTest = code.includes("@effect/vitest") && /\b(it|describe)(\.\w+)*\(/.test(code)
-    writeFileSync(join(out, `${name}_${index}${isTest ? ".test" : ""}.ts`), `${code}\nexport {}\n`)
-  }
+    const module = unexport(code)
+    writeFileSync(join(out, `${name}_${index + 1}${isTest ? ".test" : ""}.ts`), `${module}\n${readDeclarations(module)}\nexport {}\n`)
+  })
 }
-console.log(`docs check: ${blocks} code blocks extracted to .docs-check/`)
+for (const file of markdownFiles()) extract(file, codeBlocks(readFileSync(file, "utf8")))
+const markdownBlocks = blocks
+for (const file of sourceFiles()) {
+  extract(file, jsDocComments(readFileSync(file, "utf8")).flatMap(codeBlocks))
+}
+console.log(
+  `docs check: ${markdownBlocks} code blocks of the docs and ${blocks - markdownBlocks} of the JSDoc examples extracted to .docs-check/`
+)

@@ -316,7 +316,7 @@ const words = (text: string): Array<string> => text.match(/\S+\s*|\s+/g) ?? []
  * @example
  * ```ts
  * import { TestModel } from "@effect-harness/testing"
- * import { DirectModel, HarnessError } from "@effect-harness/core"
+ * import { HarnessError } from "@effect-harness/core"
  *
  * const flaky = TestModel.layer([
  *   TestModel.fail(new HarnessError.RateLimited({ message: "slow down" })),

@@ -72,12 +72,14 @@ const ownsNothing = (cause: Cause.Cause<unknown>): boolean =>
  * @example
  * ```ts
  * import { Durable, Harness, RunStore } from "@effect-harness/core"
- * import { Effect, Schema } from "effect"
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Effect, Layer, Schema } from "effect"
  *
  * const answer = Harness.prompt({ name: "answer", output: Schema.String, render: (q: string) => q })
+ * const store = RunStore.layerFileSystem({ directory: ".runs" }).pipe(Layer.provide(NodeFileSystem.layer))
  *
  * // Run it again with the same id after a crash: it picks up where it stopped.
- * const program = Harness.run(answer, "What is a journal?").pipe(Durable.run("question-42"))
+ * const program = Harness.run(answer, "What is a journal?").pipe(Durable.run("question-42"), Effect.provide(store))
  * ```
  *
  * @since 0.1.0

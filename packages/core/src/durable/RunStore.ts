@@ -287,7 +287,7 @@ export const make = (backend: Backend): Service => {
  * import { Durable, RunStore } from "@effect-harness/core"
  * import { Effect } from "effect"
  *
- * const program = Durable.run("run-1", Effect.succeed("done")).pipe(Effect.provide(RunStore.layerMemory))
+ * const program = Effect.succeed("done").pipe(Durable.run("run-1"), Effect.provide(RunStore.layerMemory))
  * ```
  *
  * @since 0.1.0

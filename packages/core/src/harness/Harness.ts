@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { Harness } from "@effect-harness/core"
- * import { Effect, Schema } from "effect"
+ * import { Schema } from "effect"
  *
  * const Sentiment = Schema.Struct({ label: Schema.Literals(["positive", "negative"]), score: Schema.Number })
  *

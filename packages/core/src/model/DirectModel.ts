@@ -193,7 +193,7 @@ const resolved = new WeakMap<LanguageModel.LanguageModel, Resolved>()
  * @example
  * ```ts
  * import { DirectModel } from "@effect-harness/core"
- * import { Effect, Layer } from "effect"
+ * import { Layer } from "effect"
  * import { LanguageModel } from "effect/ai"
  *
  * declare const model: LanguageModel.LanguageModel
