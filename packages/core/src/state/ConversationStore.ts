@@ -31,6 +31,8 @@
  * const turn = Agent.run(concierge, "Book me a table").pipe(ConversationStore.withSession("ada"))
  *
  * const Store = ConversationStore.layerFileSystem({ directory: ".sessions" }).pipe(Layer.provide(NodeFileSystem.layer))
+ *
+ * const program = turn.pipe(Effect.provide(Store))
  * ```
  *
  * @since 0.1.0
