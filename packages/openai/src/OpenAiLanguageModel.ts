@@ -97,8 +97,6 @@ interface Provider {
   readonly direct: DirectModel.DirectModel
 }
 
-const toAiError = (method: string, url: string) => (error: unknown): AiError.AiError =>
-  AiError.isAiError(error) ? error : Errors.make(method, Errors.reasonOf(error, url))
 
 // What the SDK parsed is read as it is; a body that is not what the API
 // documents (a proxy's HTML page, a server's own format) is the provider's
@@ -120,6 +118,10 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const sdk = client.sdk
   const chat = options.api !== "responses"
   const url = `${client.baseURL}/${chat ? "chat/completions" : "responses"}`
+  // a proxy or compatible server may echo the key in its error messages
+  const redact = Errors.redactor(sdk.apiKey ?? undefined)
+  const toAiError = (method: string, url: string) => (error: unknown): AiError.AiError =>
+    Errors.redactError(AiError.isAiError(error) ? error : Errors.make(method, Errors.reasonOf(error, url)), redact)
   const settings: Chat.Settings = {
     model: options.model,
     config: (options.config ?? {}) as JsonObject,
@@ -208,7 +210,7 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
         error: (error, started) =>
           !started || AiError.isAiError(error)
             ? toAiError(method, url)(error)
-            : Errors.make(method, Errors.reasonOf(error, url, state.partial()))
+            : Errors.redactError(Errors.make(method, Errors.reasonOf(error, url, state.partial())), redact)
       }
     })
 

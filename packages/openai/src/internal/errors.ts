@@ -253,3 +253,57 @@ export const truncated = (method: string, partial: Partial): AiError.AiError =>
       metadata: metadata({ kind: "connection", message: "The stream ended before the response was complete" }, partial)
     })
   )
+
+// -----------------------------------------------------------------------------
+// Secrets in provider messages
+// -----------------------------------------------------------------------------
+
+// What looks like a credential: OpenAI-style keys (sk-, sk-proj-, rk-), Anthropic's
+// (sk-ant-...), Google API keys, and whatever follows "Bearer".
+const keyLike = /\b(?:sk|rk|pk)-[A-Za-z0-9_-]{12,}|\bAIza[0-9A-Za-z_-]{30,}|\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g
+
+/** Removes the configured key, and anything that looks like a key, from a provider's text. */
+export const redactor = (apiKey: string | undefined): (text: string) => string => {
+  const key = apiKey !== undefined && apiKey.length >= 8 ? apiKey : undefined
+  return (text) => {
+    const withoutKey = key === undefined || !text.includes(key) ? text : text.split(key).join("[redacted]")
+    return withoutKey.replace(keyLike, (_, bearer: string | undefined) => `${bearer ?? ""}[redacted]`)
+  }
+}
+
+const redactValue = (value: unknown, redact: (text: string) => string): unknown => {
+  if (typeof value === "string") return redact(value)
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, redact))
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {}
+    for (const [name, field] of Object.entries(value)) out[name] = redactValue(field, redact)
+    return out
+  }
+  return value
+}
+
+/**
+ * The error with every provider text in it (description, metadata) redacted;
+ * the same error when there was nothing to redact, which is almost always.
+ * A proxy or compatible server may echo the key in its messages: they must
+ * not reach logs, error messages or journals.
+ */
+export const redactError = (error: AiError.AiError, redact: (text: string) => string): AiError.AiError => {
+  const reason = error.reason as unknown as Record<string, unknown>
+  const fields: Record<string, unknown> = {}
+  let changed = false
+  for (const [name, value] of Object.entries(reason)) {
+    // provider text is in the string fields (description) and the metadata;
+    // the rest (http, retryAfter) is structured and kept as it is
+    const redacted = name === "_tag" ? undefined
+      : typeof value === "string" ? redact(value)
+      : name === "metadata" ? redactValue(value, redact)
+      : value
+    if (name === "_tag") continue
+    if (redacted !== value && JSON.stringify(redacted) !== JSON.stringify(value)) changed = true
+    fields[name] = redacted
+  }
+  if (!changed) return error
+  const Reason = reason.constructor as new(fields: Record<string, unknown>) => AiError.AiErrorReason
+  return AiError.make({ module: error.module, method: error.method, reason: new Reason(fields) })
+}
