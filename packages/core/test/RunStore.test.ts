@@ -1,9 +1,22 @@
 import { RunStore } from "@effect-harness/core"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, FileSystem, Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
@@ -144,5 +157,121 @@ describe("RunStore.layerFileSystem", () => {
       const records = yield* stores[0].read(runId)
       assert.deepStrictEqual(records.map((r) => r.sequence), Array.from({ length: 30 }, (_, i) => i))
       assert.strictEqual(written.length, 30)
+    }))
+})
+
+describe("RunStore.layerFileSystem: damaged runs and failures", () => {
+  const ownStore = (dir: string, fs: Layer.Layer<FileSystem.FileSystem> = NodeFileSystem.layer) =>
+    build(RunStore.layerFileSystem({ directory: dir }).pipe(Layer.provide(fs)))
+
+  it.live("one bad run does not break list: a journal that is a directory, a symlink loop and a run directory without a journal are listed as unreadable, at once", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "run-store-damaged-"))
+      const store = yield* ownStore(dir)
+      yield* store.append("good", 0, { _tag: "Status", status: "running" })
+      yield* store.append("good", 1, { _tag: "Status", status: "completed" })
+      mkdirSync(join(dir, encodeRunId("journal-is-a-directory"), "journal"), { recursive: true })
+      mkdirSync(join(dir, encodeRunId("symlink-loop")))
+      symlinkSync("journal", join(dir, encodeRunId("symlink-loop"), "journal"))
+      mkdirSync(join(dir, encodeRunId("no-journal")))
+      const started = Date.now()
+      const runs = yield* store.list
+      const byId = new Map(runs.map((run) => [run.runId, run]))
+      assert.strictEqual(byId.get("good")?.status, "completed")
+      for (const bad of ["journal-is-a-directory", "symlink-loop", "no-journal"]) {
+        assert.strictEqual(byId.get(bad)?.status, "unreadable", bad)
+        assert.include(byId.get(bad)?.detail, bad)
+      }
+      assert.include(byId.get("no-journal")?.detail, "has no journal")
+      // reading one is a typed error, at once (not 20 s of "the journal kept moving")
+      const missing = yield* Effect.flip(store.read("no-journal"))
+      assert.strictEqual(missing.reason, "corrupted")
+      const directory = yield* Effect.flip(store.read("journal-is-a-directory"))
+      assert.strictEqual(directory.reason, "corrupted")
+      assert.include(directory.detail, "not a file")
+      assert.isBelow(Date.now() - started, 5_000)
+      // prune goes on past them and deletes only the finished run
+      assert.deepStrictEqual(yield* store.prune({ olderThan: "0 millis", statuses: ["completed", "failed", "running"] }), ["good"])
+      assert.strictEqual((yield* store.list).length, 3)
+      // an explicit delete still removes a damaged run
+      yield* store.delete("no-journal")
+      assert.isFalse(existsSync(join(dir, encodeRunId("no-journal"))))
+      rmSync(dir, { recursive: true, force: true })
+    }))
+
+  it.effect("prune never deletes a run damaged in the middle, whatever its last line says", () =>
+    Effect.gen(function*() {
+      const store = yield* fileStore()
+      const runId = freshRunId("damaged-completed")
+      yield* store.append(runId, 0, { _tag: "Status", status: "running" })
+      yield* store.append(runId, 1, { _tag: "Step", kind: "model", name: "m", request: 1, result: "ok", version: 1 })
+      yield* store.append(runId, 2, { _tag: "Status", status: "completed" })
+      yield* editLine(runId, 1, (json) => json.replace(`"ok"`, `"oK"`), false)
+      const before = readFileSync(journalPath(runId), "utf8")
+      yield* TestClock.adjust("2 hours")
+      const pruned = yield* store.prune({ olderThan: "1 hour" })
+      assert.notInclude(pruned, runId)
+      assert.strictEqual(readFileSync(journalPath(runId), "utf8"), before)
+      assert.strictEqual((yield* Effect.flip(store.read(runId))).reason, "corrupted")
+    }))
+
+  it.live("a full disk (ENOSPC on a real 64 KiB tmpfs): the append fails with a store error carrying the cause, and the run stays readable", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "run-store-full-"))
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir])
+      try {
+        const store = yield* ownStore(dir)
+        yield* store.append("full", 0, { _tag: "Status", status: "running" })
+        const big = "x".repeat(256 * 1024)
+        const error = yield* Effect.flip(
+          store.append("full", 1, { _tag: "Step", kind: "model", name: "m", request: 1, result: big, version: 1 })
+        )
+        assert.strictEqual(error.reason, "store")
+        assert.include(error.detail, "ENOSPC")
+        assert.include(error.detail, "append")
+        assert.isDefined(error.cause)
+        assert.strictEqual((yield* store.read("full")).length, 1)
+        // the cut-off line is cut off by the next append
+        yield* store.append("full", 1, { _tag: "Status", status: "completed" })
+        assert.strictEqual((yield* store.read("full")).length, 2)
+      } finally {
+        execFileSync("umount", [dir])
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.live("a run directory deleted from outside while an append holds it (synthetic timing): a typed store error, not a defect", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "run-store-deleted-"))
+      let removeOnHold: string | undefined
+      // the real file system, with an outside `rm -rf` of the run's directory right after the writer opened its held file
+      const deleting = Layer.effect(
+        FileSystem.FileSystem,
+        Effect.map(Effect.service(FileSystem.FileSystem), (fs) =>
+          FileSystem.FileSystem.of({
+            ...fs,
+            open: (path, options) =>
+              Effect.tap(fs.open(path, options), () =>
+                Effect.sync(() => {
+                  if (removeOnHold !== undefined && options?.flag === "r+" && path.includes("/journal.")) {
+                    rmSync(join(dir, encodeRunId(removeOnHold)), { recursive: true, force: true })
+                    removeOnHold = undefined
+                  }
+                }))
+          }))
+      ).pipe(Layer.provide(NodeFileSystem.layer))
+      const store = yield* ownStore(dir, deleting)
+      yield* store.append("doomed", 0, { _tag: "Status", status: "running" })
+      removeOnHold = "doomed"
+      const exit = yield* Effect.exit(store.append("doomed", 1, { _tag: "Status", status: "completed" }))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* Effect.flip(exit)
+      assert.strictEqual(error._tag, "JournalError")
+      assert.strictEqual(error.reason, "store")
+      assert.include(error.detail, "removed")
+      // the run is gone, and can start again
+      assert.deepStrictEqual(yield* store.read("doomed"), [])
+      yield* store.append("doomed", 0, { _tag: "Status", status: "running" })
+      rmSync(dir, { recursive: true, force: true })
     }))
 })

@@ -8,7 +8,10 @@
  * the same run exactly one succeeds and the other gets `JournalError`
  * `reason: "conflict"`. An append returns once PostgreSQL has committed it.
  * The table is created if missing (under an advisory lock, so processes
- * starting together do not race).
+ * starting together do not race), with a second one, `<table>_lease`, that
+ * holds the lease of each live run (one row per run, swapped in one
+ * statement). A failure carries PostgreSQL's error as its `cause`, and its
+ * message and SQLSTATE code in its detail.
  *
  * @example
  * ```ts
@@ -69,6 +72,7 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const tableName = options.table ?? DEFAULT_TABLE
   const table = sql(tableName)
+  const leaseTable = sql(`${tableName}_lease`)
 
   yield* sql.withTransaction(Effect.gen(function*() {
     yield* sql`SELECT pg_advisory_xact_lock(hashtext(${tableName}))`
@@ -81,10 +85,16 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
         record text NOT NULL,
         PRIMARY KEY (run_id, sequence)
       )`
+    yield* sql`
+      CREATE TABLE IF NOT EXISTS ${leaseTable} (
+        run_id text PRIMARY KEY,
+        owner text NOT NULL,
+        expires_at bigint NOT NULL
+      )`
   }))
 
   const storeError = (runId: string, what: string) => (error: SqlError.SqlError) =>
-    new Journal.JournalError({ runId, reason: "store", detail: `${what}: ${error.message}` })
+    RunStore.storeFailure(runId, what, error)
 
   const append = (runId: string, record: RunStore.RawRecord) =>
     Effect.gen(function*() {
@@ -161,19 +171,65 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
       Effect.mapError(storeError(runId, "delete"))
     )
 
-  // One statement: the runs whose last entry is old enough and finished.
+  // One statement: the runs whose last entry is old enough and finished, and
+  // whose journal has no gap (a run damaged in the middle is kept).
   const prune = (cutoff: number, statuses: ReadonlyArray<Status>) =>
     statuses.length === 0 ? Effect.succeed([]) : sql<{ readonly run_id: string }>`
       DELETE FROM ${table} WHERE run_id IN (
         SELECT run_id FROM (${lastRows}) AS last
         WHERE last.at < ${cutoff} AND last.status IN ${sql.in(statuses)}
+          AND (SELECT count(*) FROM ${table} AS entry WHERE entry.run_id = last.run_id) = last.sequence + 1
       )
       RETURNING run_id`.pipe(
       Effect.map((rows) => Array.from(new Set(rows.map((row) => row.run_id)))),
       Effect.mapError(storeError("", "prune"))
     )
 
-  return RunStore.make({ append, read, list, delete: remove, prune })
+  interface LeaseRow {
+    readonly owner: string
+    readonly expires_at: number
+  }
+  const leaseOf = (row: LeaseRow): Journal.Lease => ({ owner: row.owner, expiresAt: Number(row.expires_at) })
+
+  const lease = (runId: string) =>
+    sql<LeaseRow>`SELECT owner, expires_at::float8 AS expires_at FROM ${leaseTable} WHERE run_id = ${runId}`.pipe(
+      Effect.map((rows) => rows.length === 0 ? undefined : leaseOf(rows[0]!)),
+      Effect.mapError(storeError(runId, "read the lease"))
+    )
+
+  // One statement: the lease is set unless another owner's fresh lease stays.
+  const swapLease = (
+    runId: string,
+    next: Journal.Lease,
+    now: number,
+    replace: string | undefined
+  ): Effect.Effect<Journal.Lease, Journal.JournalError> =>
+    Effect.gen(function*() {
+      const swapped = yield* sql<LeaseRow>`
+        INSERT INTO ${leaseTable} AS l (run_id, owner, expires_at)
+        VALUES (${runId}::text, ${next.owner}::text, ${next.expiresAt}::bigint)
+        ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+        WHERE l.expires_at <= ${now}::bigint OR l.owner = excluded.owner OR l.owner = ${replace ?? null}::text
+        RETURNING owner, expires_at::float8 AS expires_at`
+      if (swapped.length === 1) return leaseOf(swapped[0]!)
+      const current = yield* lease(runId)
+      // released between the two statements: try again
+      return current ?? (yield* swapLease(runId, next, now, replace))
+    }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(storeError(runId, "claim the lease")(error))))
+
+  const releaseLease = (runId: string, owner: string) =>
+    sql`DELETE FROM ${leaseTable} WHERE run_id = ${runId} AND owner = ${owner}`.pipe(
+      Effect.asVoid,
+      Effect.mapError(storeError(runId, "release the lease"))
+    )
+
+  const removeRun = (runId: string) =>
+    Effect.andThen(remove(runId), sql`DELETE FROM ${leaseTable} WHERE run_id = ${runId}`.pipe(
+      Effect.asVoid,
+      Effect.mapError(storeError(runId, "delete"))
+    ))
+
+  return RunStore.make({ append, read, list, delete: removeRun, prune, lease, swapLease, releaseLease })
 })
 
 /**

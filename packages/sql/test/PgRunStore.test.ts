@@ -70,6 +70,24 @@ if (!server.ok) {
         assert.strictEqual((yield* stores[5]!.read(runId)).length, 1)
       }))
 
+    it.live("a refused insert carries PostgreSQL's message and SQLSTATE code, not just \"Query failed\"", () =>
+      Effect.gen(function*() {
+        const fresh = `${testSchema}.refusing`
+        const runs = yield* store({ table: fresh })
+        yield* withSql((sql) => sql`ALTER TABLE ${sql(fresh)} ADD CONSTRAINT small_records CHECK (length(record) < 200)`)
+        const runId = freshRunId("refused")
+        yield* runs.append(runId, 0, { _tag: "Status", status: "running" })
+        const error = yield* Effect.flip(
+          runs.append(runId, 1, { _tag: "Step", kind: "model", name: "m", request: 1, result: "x".repeat(500), version: 1 })
+        )
+        assert.strictEqual(error.reason, "store")
+        assert.include(error.detail, "append")
+        assert.include(error.detail, "small_records")
+        assert.include(error.detail, "23514")
+        assert.isDefined(error.cause)
+        assert.strictEqual((yield* runs.read(runId)).length, 1)
+      }))
+
     it.live("layerConfig reads the connection and the table from Config", () =>
       Effect.gen(function*() {
         const layer = PgRunStore.layerConfig({

@@ -16,8 +16,14 @@
  * - code that now asks, at some step, for something other than the journal
  *   holds fails with `JournalMismatch` naming the step and both sides, and
  *   nothing is written;
- * - of two processes resuming the same run, exactly one proceeds; the other
- *   fails with `JournalError` `reason: "conflict"` before doing any live work;
+ * - a run is live in one process at a time: its first live step claims the
+ *   run's lease, renewed while the run goes on and given up when it ends. A
+ *   process resuming a run that is live elsewhere fails at once with
+ *   `JournalError` `reason: "conflict"` carrying the holder's `lease` (or
+ *   waits for it, with `ifLive: "wait"`); an expired lease, or one whose
+ *   holder is known dead, is taken over. Of two processes resuming the same
+ *   run together, exactly one proceeds; the other fails with
+ *   `reason: "conflict"` before doing any live work;
  * - a result recorded in an older encoding `version` is read through the
  *   step's `migrate`, or refused with `reason: "version"`, never misread.
  *
@@ -42,10 +48,11 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Duration, Effect, Exit } from "effect"
 import { dual } from "effect/Function"
 import { type Harness, make as makeHarness } from "../harness/internal/harness.ts"
 import * as DurableJournal from "./internal/durableJournal.ts"
+import * as Owner from "./internal/runOwner.ts"
 import * as Journal from "./Journal.ts"
 import { RunStore } from "./RunStore.ts"
 
@@ -64,6 +71,32 @@ const ownsNothing = (cause: Cause.Cause<unknown>): boolean =>
   )
 
 /**
+ * Options of a durable run.
+ *
+ * @since 0.1.0
+ */
+export interface RunOptions {
+  /**
+   * What to do when the run is live in another process (it holds the run's
+   * fresh lease): `"fail"` at once with `JournalError` `reason: "conflict"`
+   * and the holder's `lease` (the default), or `"wait"` until it ends or its
+   * lease expires, then go on.
+   */
+  readonly ifLive?: "fail" | "wait" | undefined
+  /**
+   * How long the run's lease lasts without renewal (default 30 seconds). It
+   * is renewed every third of that while the run goes on, so a process that
+   * dies leaves the run to others after at most this long (at once for a
+   * process of the same PID namespace on the same machine).
+   */
+  readonly lease?: Duration.Input | undefined
+}
+
+const DEFAULT_LEASE = Duration.seconds(30)
+
+const isEffect = (u: unknown): boolean => Effect.isEffect(u)
+
+/**
  * Runs `self` as the durable run `runId` against the `RunStore` in the
  * context: a new run starts, an existing one resumes (a completed one replays
  * to its result without calling anything). The run's status is recorded:
@@ -80,43 +113,66 @@ const ownsNothing = (cause: Cause.Cause<unknown>): boolean =>
  *
  * // Run it again with the same id after a crash: it picks up where it stopped.
  * const program = Harness.run(answer, "What is a journal?").pipe(Durable.run("question-42"), Effect.provide(store))
+ *
+ * // A queue consumer that may get a message again while its run is still live elsewhere: wait for it.
+ * const redelivered = Harness.run(answer, "What is a journal?").pipe(
+ *   Durable.run("question-42", { ifLive: "wait" }),
+ *   Effect.provide(store)
+ * )
  * ```
  *
  * @since 0.1.0
  */
 export const run: {
-  (runId: string): <A, E, R>(
+  (runId: string, options?: RunOptions): <A, E, R>(
     self: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | Journal.JournalMismatch | Journal.JournalError, R | RunStore>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
-    runId: string
+    runId: string,
+    options?: RunOptions
   ): Effect.Effect<A, E | Journal.JournalMismatch | Journal.JournalError, R | RunStore>
-} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, runId: string) =>
+} = dual((args) => isEffect(args[0]), <A, E, R>(self: Effect.Effect<A, E, R>, runId: string, options?: RunOptions) =>
   Effect.gen(function*() {
     const store = yield* RunStore
-    const records = yield* store.read(runId)
-    const durable = DurableJournal.make(store, runId, records)
-    const exit = yield* Effect.exit(Effect.provideService(self, Journal.Journal, durable.journal))
-    if (Exit.isSuccess(exit)) {
-      const left = durable.unconsumed()
-      if (left !== undefined) {
-        return yield* new Journal.JournalMismatch({
-          runId,
-          sequence: left.sequence,
-          expected: left.describe,
-          actual: "the end of the run (the code asked for no more steps)"
-        })
+    const owner = Owner.make()
+    const wait = options?.ifLive === "wait"
+    const ttl = options?.lease === undefined ? DEFAULT_LEASE : Duration.fromInputUnsafe(options.lease)
+    return yield* Effect.gen(function*() {
+      // a run live elsewhere: fail before replaying anything (or wait for it)
+      if (wait) yield* DurableJournal.waitWhileLive(store.liveLease(runId, owner))
+      else {
+        const live = yield* store.liveLease(runId, owner)
+        if (live !== undefined) return yield* Owner.liveElsewhere(runId, live)
       }
-      const last = records[records.length - 1]?.entry
-      const completed = !durable.wrote() && last?._tag === "Status" && last.status === "completed"
-      if (!completed) yield* durable.status("completed")
-      return exit.value
-    }
-    if (durable.wrote() && !ownsNothing(exit.cause)) {
-      yield* Effect.ignore(durable.status("failed", failureDetail(exit.cause)))
-    }
-    return yield* exit
+      const records = yield* store.read(runId)
+      const durable = DurableJournal.make(store, runId, records, { owner, ttl, wait })
+      return yield* Effect.ensuring(
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(Effect.provideService(self, Journal.Journal, durable.journal))
+          if (Exit.isSuccess(exit)) {
+            const left = durable.unconsumed()
+            if (left !== undefined) {
+              return yield* new Journal.JournalMismatch({
+                runId,
+                sequence: left.sequence,
+                expected: left.describe,
+                actual: "the end of the run (the code asked for no more steps)"
+              })
+            }
+            const last = records[records.length - 1]?.entry
+            const completed = !durable.wrote() && last?._tag === "Status" && last.status === "completed"
+            if (!completed) yield* durable.status("completed")
+            return exit.value
+          }
+          if (durable.wrote() && !ownsNothing(exit.cause)) {
+            yield* Effect.ignore(durable.status("failed", failureDetail(exit.cause)))
+          }
+          return yield* exit
+        }),
+        durable.close
+      )
+    }).pipe(Effect.ensuring(Effect.sync(() => Owner.end(owner))))
   }).pipe(Effect.withSpan("Durable.run", { attributes: { runId } })))
 
 /**

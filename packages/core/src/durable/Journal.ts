@@ -84,18 +84,40 @@ export class JournalMismatch extends Schema.TaggedError<JournalMismatch>()("Jour
 }
 
 /**
+ * The live holder of a run: who holds its lease and until when
+ * (milliseconds since the epoch).
+ *
+ * @since 0.1.0
+ */
+export const Lease = Schema.Struct({
+  owner: Schema.String,
+  expiresAt: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ */
+export type Lease = typeof Lease.Type
+
+/**
  * The journal could not be read or written: another process owns the run
- * (`reason: "conflict"`), an entry is corrupted or of a version the code
- * cannot read, a non-idempotent tool's outcome is unknown and the step gave no
- * `unknownOutcome` (`reason: "unknown-outcome"`), or the store failed. Fatal.
+ * (`reason: "conflict"`; `lease` is set when the run is live elsewhere, that
+ * is another process holds its fresh lease), an entry is corrupted or of a
+ * version the code cannot read, a non-idempotent tool's outcome is unknown and
+ * the step gave no `unknownOutcome` (`reason: "unknown-outcome"`), the run id
+ * is not one a store accepts (`reason: "invalid-run-id"`), or the store failed
+ * (`reason: "store"`, with the underlying error as `cause`, and its message
+ * and code in `detail`). Fatal.
  *
  * @since 0.1.0
  */
 export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
   runId: Schema.String,
-  reason: Schema.Literals(["conflict", "corrupted", "version", "unknown-outcome", "store"]),
+  reason: Schema.Literals(["conflict", "corrupted", "version", "unknown-outcome", "store", "invalid-run-id"]),
   sequence: Schema.optional(Schema.Int),
-  detail: Schema.String
+  detail: Schema.String,
+  lease: Schema.optional(Lease),
+  cause: Schema.optional(Schema.Defect())
 }) {
   override get message(): string {
     const at = this.sequence === undefined ? "" : ` at sequence ${this.sequence}`

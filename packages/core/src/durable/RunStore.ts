@@ -31,7 +31,8 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import type * as FileSystem from "effect/FileSystem"
-import { JournalError } from "./Journal.ts"
+import { JournalError, type Lease } from "./Journal.ts"
+import * as Owner from "./internal/runOwner.ts"
 import * as Codec from "./internal/runStoreCodec.ts"
 import * as FileStore from "./internal/runStoreFile.ts"
 import * as MemoryStore from "./internal/runStoreMemory.ts"
@@ -117,15 +118,19 @@ export interface Record {
 /**
  * A run as `list` shows it: its status (that of its last `Status` entry when
  * that is the last entry, otherwise `running`), its number of entries and the
- * time of its last one.
+ * time of its last one. A run whose journal the store cannot read (the file
+ * store: a journal that is not a file, a run directory without its journal)
+ * is listed as `unreadable` with the reason in `detail`, and the other runs
+ * are listed as usual; `prune` never deletes it.
  *
  * @since 0.1.0
  */
 export interface RunInfo {
   readonly runId: string
-  readonly status: RunStatus
+  readonly status: RunStatus | "unreadable"
   readonly entries: number
   readonly updatedAt: number
+  readonly detail?: string | undefined
 }
 
 /**
@@ -164,6 +169,20 @@ export interface Service {
   readonly delete: (runId: string) => Effect.Effect<void, JournalError>
   /** Deletes the finished runs older than `olderThan`; returns their ids. */
   readonly prune: (options: PruneOptions) => Effect.Effect<ReadonlyArray<string>, JournalError>
+  /**
+   * The lease that makes the run live elsewhere: held by an owner other than
+   * `owner`, not expired, and its holder not known dead. Undefined otherwise.
+   */
+  readonly liveLease: (runId: string, owner: string) => Effect.Effect<Lease | undefined, JournalError>
+  /**
+   * Claims (or renews) the run's lease for `owner` for `ttl` from now. Fails
+   * with `reason: "conflict"` and the holder's `lease` while another owner's
+   * lease is fresh; an expired lease, or one whose holder is known dead (a
+   * process of this PID namespace on this boot that is gone), is taken over.
+   */
+  readonly claim: (runId: string, owner: string, ttl: Duration.Input) => Effect.Effect<Lease, JournalError>
+  /** Gives up `owner`'s lease on the run (nothing happens when another owner holds it). */
+  readonly release: (runId: string, owner: string) => Effect.Effect<void, JournalError>
 }
 
 /**
@@ -188,6 +207,16 @@ export interface Backend {
   readonly delete: (runId: string) => Effect.Effect<void, JournalError>
   /** Deletes the runs whose last entry is older than `cutoff` with a status in `statuses`. */
   readonly prune?: (cutoff: number, statuses: ReadonlyArray<RunStatus>) => Effect.Effect<ReadonlyArray<string>, JournalError>
+  /** The run's lease, fresh or expired, if it has one. */
+  readonly lease: (runId: string) => Effect.Effect<Lease | undefined, JournalError>
+  /**
+   * Sets the run's lease to `next`, atomically, when the run has no lease, or
+   * its lease expired by `now`, or is held by `next.owner` or by `replace`.
+   * Returns the lease the run has afterwards (`next`, or the one that stays).
+   */
+  readonly swapLease: (runId: string, next: Lease, now: number, replace: string | undefined) => Effect.Effect<Lease, JournalError>
+  /** Removes the run's lease when `owner` holds it. */
+  readonly releaseLease: (runId: string, owner: string) => Effect.Effect<void, JournalError>
 }
 
 /**
@@ -196,6 +225,116 @@ export interface Backend {
  * @since 0.1.0
  */
 export type RawRecord = Codec.RawRecord
+
+// -----------------------------------------------------------------------------
+// Run ids and store failures (the same rules for every store)
+// -----------------------------------------------------------------------------
+
+/**
+ * The longest run id a store accepts, in bytes once encoded as UTF-8.
+ *
+ * @since 0.1.0
+ */
+export const maxRunIdBytes = 512
+
+const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code >= 0xd800 && code <= 0xdbff ? (i++, 4) : 3
+  }
+  return bytes
+}
+
+/** Where the first lone UTF-16 surrogate is, or -1. */
+const loneSurrogate = (text: string): number => {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++
+        continue
+      }
+      return i
+    }
+    if (code >= 0xdc00 && code <= 0xdfff) return i
+  }
+  return -1
+}
+
+/**
+ * Checks a run id against the rules every store applies: not empty, valid
+ * Unicode (no lone UTF-16 surrogate, as `text.slice(0, n)` leaves when it cuts
+ * an emoji in two), no NUL character, and at most {@link maxRunIdBytes} bytes
+ * in UTF-8. Returns the `JournalError` (`reason: "invalid-run-id"`) an
+ * operation on that id fails with, or `undefined` for a valid id.
+ *
+ * @example
+ * ```ts
+ * import { RunStore } from "@effect-harness/core"
+ *
+ * const subject = "Refund 😀"
+ * RunStore.validateRunId(subject.slice(0, 8))?.reason // "invalid-run-id": half an emoji
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const validateRunId = (runId: string): JournalError | undefined => {
+  const invalid = (detail: string) => new JournalError({ runId, reason: "invalid-run-id", detail })
+  if (runId.length === 0) return invalid("a run id is not empty")
+  const surrogate = loneSurrogate(runId)
+  if (surrogate !== -1) {
+    return invalid(`the run id has a lone UTF-16 surrogate at index ${surrogate} (a string cut in the middle of a character)`)
+  }
+  if (runId.includes("\u0000")) return invalid("a run id has no NUL character")
+  const bytes = utf8Length(runId)
+  if (bytes > maxRunIdBytes) return invalid(`the run id is ${bytes} bytes in UTF-8, at most ${maxRunIdBytes} are allowed`)
+  return undefined
+}
+
+const describeCause = (cause: unknown): string => {
+  const parts: Array<string> = []
+  let current = cause
+  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
+    if (typeof current !== "object") {
+      parts.push(String(current))
+      break
+    }
+    const { code, detail, message } = current as { code?: unknown; detail?: unknown; message?: unknown }
+    let text = typeof message === "string" && message.length > 0 ? message : String(current)
+    if (typeof detail === "string" && detail.length > 0 && !text.includes(detail)) text += ` (${detail})`
+    if ((typeof code === "string" || typeof code === "number") && !text.includes(String(code))) text += ` [code ${code}]`
+    if (!parts.some((part) => part.includes(text))) parts.push(text)
+    current = (current as { cause?: unknown }).cause
+  }
+  return parts.join(": ")
+}
+
+/**
+ * A store failure (`reason: "store"`) carrying the underlying error as its
+ * `cause`, with the messages and codes of the whole cause chain in its detail
+ * (`ENOSPC: no space left on device`, PostgreSQL's message and SQLSTATE).
+ * For store implementers.
+ *
+ * @example
+ * ```ts
+ * import { RunStore } from "@effect-harness/core"
+ *
+ * const error = RunStore.storeFailure("run-1", "append", Object.assign(new Error("disk full"), { code: "ENOSPC" }))
+ * error.detail // "append: disk full [code ENOSPC]"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const storeFailure = (runId: string, what: string, cause: unknown, sequence?: number): JournalError =>
+  new JournalError({
+    runId,
+    reason: "store",
+    detail: `${what}: ${describeCause(cause)}`,
+    cause,
+    ...(sequence === undefined ? {} : { sequence })
+  })
 
 const encodeEntry = Schema.encodeUnknownResult(Entry)
 const decodeEntry = Schema.decodeUnknownResult(Entry)
@@ -233,6 +372,8 @@ const DEFAULT_PRUNE: ReadonlyArray<RunStatus> = ["completed", "failed"]
  */
 export const make = (backend: Backend): Service => {
   const append = Effect.fn("RunStore.append")(function*(runId: string, sequence: number, entry: Entry) {
+    const invalid = validateRunId(runId)
+    if (invalid !== undefined) return yield* invalid
     if (!Number.isSafeInteger(sequence) || sequence < 0) {
       return yield* new JournalError({ runId, reason: "store", sequence, detail: "a sequence is an integer from 0" })
     }
@@ -251,8 +392,43 @@ export const make = (backend: Backend): Service => {
   })
 
   const read = Effect.fn("RunStore.read")(function*(runId: string) {
+    const invalid = validateRunId(runId)
+    if (invalid !== undefined) return yield* invalid
     return yield* decodeRecords(runId, yield* backend.read(runId))
   })
+
+  const checked = <A>(runId: string, f: Effect.Effect<A, JournalError>): Effect.Effect<A, JournalError> =>
+    Effect.suspend(() => {
+      const invalid = validateRunId(runId)
+      return invalid === undefined ? f : Effect.fail(invalid)
+    })
+
+  const liveLease = (runId: string, owner: string) =>
+    checked(
+      runId,
+      Effect.gen(function*() {
+        const lease = yield* backend.lease(runId)
+        if (lease === undefined || lease.owner === owner) return undefined
+        const now = yield* Clock.currentTimeMillis
+        return lease.expiresAt > now && !Owner.isDead(lease.owner) ? lease : undefined
+      })
+    )
+
+  const claim = (runId: string, owner: string, ttl: Duration.Input) =>
+    checked(
+      runId,
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const next: Lease = { owner, expiresAt: now + Duration.toMillis(Duration.fromInputUnsafe(ttl)) }
+        let lease = yield* backend.swapLease(runId, next, now, undefined)
+        // a holder known dead (a process of this namespace that is gone) is replaced at once
+        if (lease.owner !== owner && Owner.isDead(lease.owner)) {
+          lease = yield* backend.swapLease(runId, next, now, lease.owner)
+        }
+        if (lease.owner !== owner) return yield* Owner.liveElsewhere(runId, lease)
+        return lease
+      })
+    ).pipe(Effect.withSpan("RunStore.claim", { attributes: { runId } }))
 
   const prune = Effect.fn("RunStore.prune")(function*(options: PruneOptions) {
     const cutoff = (yield* Clock.currentTimeMillis) - Duration.toMillis(Duration.fromInputUnsafe(options.olderThan))
@@ -261,7 +437,7 @@ export const make = (backend: Backend): Service => {
     const runs = yield* backend.list
     const pruned: Array<string> = []
     for (const run of runs) {
-      if (run.updatedAt < cutoff && statuses.includes(run.status)) {
+      if (run.status !== "unreadable" && run.updatedAt < cutoff && statuses.includes(run.status)) {
         yield* backend.delete(run.runId)
         pruned.push(run.runId)
       }
@@ -273,8 +449,11 @@ export const make = (backend: Backend): Service => {
     append,
     read,
     list: Effect.withSpan(backend.list, "RunStore.list"),
-    delete: (runId) => Effect.withSpan(backend.delete(runId), "RunStore.delete", { attributes: { runId } }),
-    prune
+    delete: (runId) => Effect.withSpan(checked(runId, backend.delete(runId)), "RunStore.delete", { attributes: { runId } }),
+    prune,
+    liveLease,
+    claim,
+    release: (runId, owner) => checked(runId, backend.releaseLease(runId, owner))
   })
 }
 
@@ -308,9 +487,11 @@ export interface FileSystemOptions {
    */
   readonly lockTimeout?: Duration.Input | undefined
   /**
-   * A writer holds a run's file only for one append. A holder whose process is
-   * dead is taken over at once; one still alive after `staleAfter` (default 60
-   * seconds: a reused process id) is taken over too.
+   * A writer holds a run's file only for one append, and its hold expires
+   * after `staleAfter` (default 60 seconds): an expired hold is taken over, and
+   * a writer refuses to write on a hold past its expiry. A hold of a process
+   * of the same PID namespace on the same boot that is gone is taken over at
+   * once; a process of another namespace or host is never judged by its pid.
    */
   readonly staleAfter?: Duration.Input | undefined
 }

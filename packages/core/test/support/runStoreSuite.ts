@@ -7,7 +7,7 @@
  */
 import { Durable, Journal, RunStore } from "@effect-harness/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Latch, type Scope, Schema } from "effect"
+import { Deferred, Effect, Exit, Fiber, Latch, type Scope, Schema } from "effect"
 import { TestClock } from "effect/testing"
 
 export interface Subject {
@@ -43,6 +43,40 @@ const step = (name: string, calls: Array<string>, kind: Journal.Step["kind"] = "
  * without recording a status (the real thing, SIGKILL, is in crash.test.ts).
  */
 const crash = Effect.interrupt
+
+/**
+ * Moves the test clock on in steps of one second until `fiber` is done, so
+ * that a store doing real I/O between its sleeps keeps up.
+ */
+const untilDone = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function*() {
+    while (fiber.pollUnsafe() === undefined) {
+      yield* TestClock.adjust("1 second")
+      for (let turn = 0; turn < 5; turn++) yield* ioTurn
+    }
+    return yield* Fiber.join(fiber)
+  })
+
+/** One turn of the event loop, so that a store's real I/O can complete (no time passes on any clock). */
+const ioTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/**
+ * Moves the test clock on by `seconds`, one second at a time; after each,
+ * waits (in event-loop turns) until the lease a live run renews in the
+ * background (30 s, renewed every 10 s) is renewed where it is due.
+ */
+const advance = (seconds: number, lease: Effect.Effect<Journal.Lease | undefined, unknown>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < seconds; i++) {
+      yield* TestClock.adjust("1 second")
+      for (let turn = 0; turn < 1000; turn++) {
+        const current = yield* lease
+        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        if (current !== undefined && current.expiresAt - now >= 19_000) break
+        yield* ioTurn
+      }
+    }
+  })
 
 /** A three-step program; `crashAfter` makes it stop after that many steps. */
 const threeSteps = (calls: Array<string>, crashAfter = 3) =>
@@ -165,7 +199,119 @@ export const runStoreSuite = (subject: Subject) =>
         assert.include(stuck, `${prefix}-old-running`)
       }))
 
+    it.effect("run ids: the empty id, a lone UTF-16 surrogate, a NUL and an id over 512 bytes are refused with a typed error, the same on every store", () =>
+      Effect.gen(function*() {
+        const [store] = yield* subject.stores
+        const emoji = `ticket-😀-${freshRunId("cut")}`
+        const cut = emoji.slice(0, emoji.indexOf("😀") + 1) // half an emoji: a lone high surrogate
+        const refused = ["", cut, `a\u0000b`, "x".repeat(513), "é".repeat(257)]
+        for (const runId of refused) {
+          for (const operation of [
+            store.append(runId, 0, { _tag: "Status", status: "running" }),
+            store.read(runId),
+            store.delete(runId),
+            Effect.asVoid(store.claim(runId, "someone", "1 minute"))
+          ]) {
+            const error = yield* Effect.flip(operation)
+            assert.strictEqual(error._tag, "JournalError")
+            assert.strictEqual(error.reason, "invalid-run-id", JSON.stringify(runId.slice(0, 20)))
+          }
+        }
+        assert.include((yield* Effect.flip(store.read(cut))).detail, "surrogate")
+        // and nothing of them was stored
+        assert.isFalse((yield* store.list).some((run) => refused.includes(run.runId)))
+      }))
+
+    it.effect("a long run id (up to 512 bytes in UTF-8, 1,500 once percent-encoded) is stored, read, listed and deleted like any other", () =>
+      Effect.gen(function*() {
+        const [store, other] = yield* subject.stores
+        const prefix = freshRunId("long")
+        const accented = `${prefix}-${"é".repeat(Math.floor((511 - prefix.length) / 2))}`
+        const longest = `${prefix}-${"x".repeat(511 - prefix.length)}`
+        assert.strictEqual(new TextEncoder().encode(longest).length, 512)
+        for (const id of [accented, longest]) {
+          yield* store.append(id, 0, { _tag: "Status", status: "running" })
+          yield* other.append(id, 1, { _tag: "Status", status: "completed" })
+          assert.strictEqual((yield* other.read(id)).length, 2)
+          const listed = (yield* store.list).find((run) => run.runId === id)
+          assert.deepStrictEqual([listed?.status, listed?.entries], ["completed", 2])
+          yield* store.delete(id)
+          assert.deepStrictEqual(yield* other.read(id), [])
+        }
+      }))
+
     describe("Durable on this store", () => {
+      it.effect("a resume while the run is live elsewhere fails at once, before any live work, with a conflict carrying the lease; ifLive wait waits for it", () =>
+        Effect.gen(function*() {
+          const [a, b] = yield* subject.stores
+          const runId = freshRunId("live")
+          const release = yield* Deferred.make<void>()
+          const calls: Array<string> = []
+          // process A: a live step recorded, then a long one still running
+          const first = yield* Effect.forkChild(Durable.run(
+            Effect.gen(function*() {
+              yield* step("plan", calls)
+              yield* Deferred.await(release)
+              return yield* step("answer", calls)
+            }),
+            runId
+          ).pipe(Effect.provideService(RunStore.RunStore, a)))
+          while (calls.length === 0) yield* Effect.yieldNow
+          // its lease (30 s) is renewed while it runs: a minute later it is still live
+          yield* advance(60, b.liveLease(runId, "probe"))
+          const second: Array<string> = []
+          const resumed = Durable.run(threeSteps(second), runId).pipe(Effect.provideService(RunStore.RunStore, b))
+          const error = yield* Effect.flip(resumed)
+          assert.strictEqual(error._tag, "JournalError")
+          const conflict = error as Journal.JournalError
+          assert.strictEqual(conflict.reason, "conflict")
+          assert.isDefined(conflict.lease)
+          assert.include(conflict.message, "live elsewhere")
+          assert.isAbove(conflict.lease!.expiresAt, 60_000)
+          assert.deepStrictEqual(second, [])
+          // nothing was written by B: A's run goes on and completes
+          const waiting = yield* Effect.forkChild(
+            Durable.run(
+              Effect.gen(function*() {
+                yield* step("plan", second)
+                return yield* step("answer", second)
+              }),
+              runId,
+              { ifLive: "wait" }
+            ).pipe(Effect.provideService(RunStore.RunStore, b))
+          )
+          yield* advance(5, a.liveLease(runId, "probe"))
+          assert.isUndefined(waiting.pollUnsafe())
+          yield* Deferred.succeed(release, undefined)
+          assert.strictEqual(yield* Fiber.join(first), "answer-result")
+          // the waiting resume replays A's completed run
+          assert.strictEqual(yield* untilDone(waiting), "answer-result")
+          assert.deepStrictEqual(calls, ["plan", "answer"])
+          assert.deepStrictEqual(second, [])
+          assert.deepStrictEqual(entryTags(yield* a.read(runId)), ["Status:running", "Step:plan", "Step:answer", "Status:completed"])
+        }))
+
+      it.effect("a stale lease is taken over: a lease held elsewhere is honoured until it expires, then the run resumes", () =>
+        Effect.gen(function*() {
+          const [a, b] = yield* subject.stores
+          const runId = freshRunId("stale-lease")
+          yield* Effect.exit(Durable.run(threeSteps([], 1), runId).pipe(Effect.provideService(RunStore.RunStore, a)))
+          // a process on another host (or in another PID namespace) claimed it, then vanished
+          const elsewhere = `other-host/${"f".repeat(32)}-4026531999/7/abc`
+          yield* a.claim(runId, elsewhere, "30 seconds")
+          const calls: Array<string> = []
+          const resume = Durable.run(threeSteps(calls), runId).pipe(Effect.provideService(RunStore.RunStore, b))
+          const early = yield* Effect.flip(resume)
+          assert.strictEqual((early as Journal.JournalError).lease?.owner, elsewhere)
+          yield* TestClock.adjust("29 seconds")
+          assert.strictEqual(((yield* Effect.flip(resume)) as Journal.JournalError).reason, "conflict")
+          yield* TestClock.adjust("2 seconds")
+          assert.deepStrictEqual(yield* resume, ["plan-result", "search-result", "answer-result"])
+          assert.deepStrictEqual(calls, ["search", "answer"])
+          // the run ended: its lease was given up
+          assert.isUndefined(yield* a.liveLease(runId, "anyone"))
+        }))
+
       it.effect("resumes after a crash: recorded steps replay without running, the rest runs live", () =>
         withStores((store) => Effect.gen(function*() {
           const runId = freshRunId("resume")

@@ -11,9 +11,14 @@
  * step has been consumed. Until then it waits for its concurrent siblings to
  * consume theirs; if no call makes progress for a few scheduler turns, the
  * code asks for something the journal does not hold: `JournalMismatch`, and
- * nothing was written. The first live write is the run's claim (a `running`
- * status at the next sequence), so of two processes resuming the same run
- * exactly one gets past it; the other fails with `reason: "conflict"`.
+ * nothing was written. The first live write is the run's claim: its lease
+ * (see `RunStore.claim`), then a `running` status at the next sequence, so of
+ * two processes resuming the same run exactly one gets past it; the other
+ * fails with `reason: "conflict"` (with the holder's `lease` when the run is
+ * live elsewhere), or waits for the run to end when asked to. The lease is
+ * renewed every third of its time to live while the run goes on; a renewal
+ * that finds another owner (this process stalled past its lease) makes every
+ * later live step fail with the conflict.
  *
  * Tools. A non-idempotent tool records `ToolStarted` before it runs. Found on
  * resume without its result, the call is not run again: the step returns its
@@ -22,7 +27,7 @@
  *
  * @internal
  */
-import { Effect, Schema, Semaphore } from "effect"
+import { Duration, Effect, Fiber, Schema, Semaphore } from "effect"
 import * as Journal from "../Journal.ts"
 import type * as RunStore from "../RunStore.ts"
 import { canonicalJson, preview } from "./runStoreCodec.ts"
@@ -72,12 +77,39 @@ export interface DurableRun {
   readonly wrote: () => boolean
   /** Appends a status entry. */
   readonly status: (status: RunStore.RunStatus, detail?: string) => Effect.Effect<void, Journal.JournalError>
+  /** Stops renewing the lease and gives it up. */
+  readonly close: Effect.Effect<void>
 }
+
+/** How a run holds its lease. */
+export interface LeaseOptions {
+  readonly owner: string
+  readonly ttl: Duration.Duration
+  /** Wait for a run live elsewhere instead of failing. */
+  readonly wait: boolean
+}
+
+/**
+ * Waits while `live` finds the run live elsewhere: polls at most every
+ * second, or when the holder's lease expires if that is sooner.
+ */
+export const waitWhileLive = <E>(
+  live: Effect.Effect<Journal.Lease | undefined, E>
+): Effect.Effect<void, E> =>
+  Effect.gen(function*() {
+    for (;;) {
+      const lease = yield* live
+      if (lease === undefined) return
+      const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+      yield* Effect.sleep(Math.max(1, Math.min(lease.expiresAt - now, 1000)))
+    }
+  })
 
 export const make = (
   store: RunStore.Service,
   runId: string,
-  records: ReadonlyArray<RunStore.Record>
+  records: ReadonlyArray<RunStore.Record>,
+  lease: LeaseOptions
 ): DurableRun => {
   const slots: Array<Slot> = []
   const byKey = new Map<string, Array<Slot>>()
@@ -117,7 +149,42 @@ export const make = (
   let next = records.length
   let wrote = false
   let claim: "none" | "claimed" | Journal.JournalError = "none"
+  let leased = false
+  let renewal: Fiber.Fiber<void> | undefined
   const lock = Semaphore.makeUnsafe(1)
+
+  const claimLease: Effect.Effect<void, Journal.JournalError> = lease.wait
+    ? Effect.gen(function*() {
+      for (;;) {
+        const claimed = yield* Effect.exit(store.claim(runId, lease.owner, lease.ttl))
+        if (claimed._tag === "Success") return
+        const error = claimed.cause.reasons.find((reason) => reason._tag === "Fail")?.error
+        if (error?.lease === undefined) return yield* Effect.failCause(claimed.cause)
+        yield* waitWhileLive(store.liveLease(runId, lease.owner))
+      }
+    })
+    : Effect.asVoid(store.claim(runId, lease.owner, lease.ttl))
+
+  // Renews the lease while the run goes on; losing it to another owner fails
+  // every later live step (the journal's fencing stops this process's writes too).
+  const renew = Effect.gen(function*() {
+    const every = Duration.toMillis(lease.ttl) / 3
+    for (;;) {
+      yield* Effect.sleep(every)
+      const renewed = yield* Effect.exit(store.claim(runId, lease.owner, lease.ttl))
+      if (renewed._tag === "Success") continue
+      const error = renewed.cause.reasons.find((reason) => reason._tag === "Fail")?.error
+      if (error?.lease !== undefined) {
+        claim = new Journal.JournalError({
+          runId,
+          reason: "conflict",
+          lease: error.lease,
+          detail: `this process lost the run's lease (${error.detail})`
+        })
+        return
+      }
+    }
+  })
 
   const take = (key: string): Slot | undefined => {
     const same = byKey.get(key)
@@ -148,11 +215,18 @@ export const make = (
   const ensureClaimed = lock.withPermit(Effect.suspend(() => {
     if (claim === "claimed") return Effect.void
     if (claim !== "none") return Effect.fail(claim)
-    return appendUnlocked({
-      _tag: "Status",
-      status: "running",
-      detail: records.length === 0 ? "started" : `resumed after ${records.length} entries`
-    }).pipe(
+    return claimLease.pipe(
+      Effect.tap(() =>
+        Effect.gen(function*() {
+          leased = true
+          renewal = yield* Effect.forkDetach(renew)
+        })
+      ),
+      Effect.andThen(appendUnlocked({
+        _tag: "Status",
+        status: "running",
+        detail: records.length === 0 ? "started" : `resumed after ${records.length} entries`
+      })),
       Effect.tap(() =>
         Effect.sync(() => {
           claim = "claimed"
@@ -160,7 +234,7 @@ export const make = (
       ),
       Effect.tapError((error) =>
         Effect.sync(() => {
-          claim = error.reason === "conflict"
+          claim = error.reason === "conflict" && error.lease === undefined
             ? new Journal.JournalError({
               runId,
               reason: "conflict",
@@ -174,6 +248,9 @@ export const make = (
     )
   }))
 
+  // the claim state may have changed (a lost lease) after the run claimed it
+  const stillClaimed = Effect.suspend(() => claim === "claimed" || claim === "none" ? Effect.void : Effect.fail(claim))
+
   const live = <A, E, R>(
     step: Journal.Step,
     codec: Schema.Codec<A, any>,
@@ -182,6 +259,7 @@ export const make = (
   ): Effect.Effect<A, E | Journal.JournalError, R> =>
     Effect.gen(function*() {
       yield* ensureClaimed
+      yield* stillClaimed
       if (recordStart) yield* append({ _tag: "ToolStarted", name: step.name, request: step.request })
       const value = yield* Effect.provideService(run, Journal.Journal, passthrough)
       const encoded = encoderOf(codec)(value)
@@ -323,6 +401,12 @@ export const make = (
     unconsumed,
     wrote: () => wrote,
     status: (status, detail) =>
-      append(detail === undefined ? { _tag: "Status", status } : { _tag: "Status", status, detail })
+      append(detail === undefined ? { _tag: "Status", status } : { _tag: "Status", status, detail }),
+    close: Effect.suspend(() =>
+      Effect.gen(function*() {
+        if (renewal !== undefined) yield* Fiber.interrupt(renewal)
+        if (leased) yield* Effect.ignore(store.release(runId, lease.owner))
+      })
+    )
   }
 }

@@ -5,11 +5,13 @@
  */
 import { Effect } from "effect"
 import { JournalError } from "../Journal.ts"
+import type { Lease } from "../Journal.ts"
 import type { Backend, RunInfo } from "../RunStore.ts"
 import type { RawRecord } from "./runStoreCodec.ts"
 
 export const make = (): Backend => {
   const runs = new Map<string, Array<RawRecord>>()
+  const leases = new Map<string, Lease>()
 
   const info = (runId: string, records: ReadonlyArray<RawRecord>): RunInfo => {
     const last = records[records.length - 1]!
@@ -41,6 +43,21 @@ export const make = (): Backend => {
     delete: (runId) =>
       Effect.sync(() => {
         runs.delete(runId)
+        leases.delete(runId)
+      }),
+    lease: (runId) => Effect.sync(() => leases.get(runId)),
+    swapLease: (runId, next, now, replace) =>
+      Effect.sync(() => {
+        const lease = leases.get(runId)
+        if (lease !== undefined && lease.expiresAt > now && lease.owner !== next.owner && lease.owner !== replace) {
+          return lease
+        }
+        leases.set(runId, next)
+        return next
+      }),
+    releaseLease: (runId, owner) =>
+      Effect.sync(() => {
+        if (leases.get(runId)?.owner === owner) leases.delete(runId)
       })
   }
 }
