@@ -93,5 +93,7 @@ export const journalError = (error: Journal.JournalError | Journal.JournalMismat
       return `Run ${error.runId} stopped during a step that must not run twice: ${oneLine(error.detail, 160)}`
     case "store":
       return `Cannot write the journal of run ${error.runId}: ${oneLine(error.detail, 200)}; check the --state folder`
+    case "invalid-run-id":
+      return `Run id ${JSON.stringify(oneLine(error.runId, 80))} cannot be stored: ${oneLine(error.detail, 160)}`
   }
 }
