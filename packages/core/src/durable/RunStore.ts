@@ -504,9 +504,13 @@ export interface FileSystemOptions {
  * damaged line followed by others is reported as `reason: "corrupted"`
  * naming the run and the sequence, and nothing is deleted.
  *
- * Several processes on one machine can share the directory: an append takes
- * the run's file for itself (an atomic rename), so appends are fenced across
- * processes, and the file of a writer killed mid-append is taken over.
+ * Several processes can share the directory, in one PID namespace or in
+ * several (containers sharing a volume): an append takes the run's file for
+ * itself (an atomic rename) under a hold that expires, so appends are fenced
+ * across processes; the file of a writer killed mid-append is taken over at
+ * once when it is a process of the same namespace that is gone, otherwise
+ * when its hold expires. Not for network file systems (see
+ * docs/durability.md for the limits).
  *
  * Needs effect's `FileSystem`: provide `NodeFileSystem.layer` from
  * `@effect/platform-node`.
