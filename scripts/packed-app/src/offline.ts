@@ -1,0 +1,12 @@
+// core and testing only: this file's compiled JS runs on Node 20 too.
+import { Harness } from "@effect-harness/core"
+import { TestModel } from "@effect-harness/testing"
+import { Effect } from "effect"
+import { triage } from "./triage.ts"
+
+const ticket = await Effect.runPromise(
+  Harness.run(triage, "I was charged twice!").pipe(
+    Effect.provide(TestModel.layer([TestModel.json({ category: "billing", urgent: true })]))
+  )
+)
+console.log(`offline ${JSON.stringify(ticket)}`)
