@@ -20,6 +20,9 @@
  * const local = OpenAiClient.layer({ apiKey: "unused", baseURL: "http://127.0.0.1:11434/v1" })
  * ```
  *
+ * An `OpenAI` (or `AzureOpenAI`) instance of your own, with a proxy, a custom
+ * `fetch` or Azure's options, goes in through {@link layerFromClient}.
+ *
  * @since 0.1.0
  */
 import { Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
@@ -170,3 +173,43 @@ export const layerConfig = (options: Omit<Options, "apiKey"> = {}): Layer.Layer<
       })
     })
   )
+
+/**
+ * A layer providing the client from an `OpenAI` instance you built yourself:
+ * a proxy or a custom `fetch` (`fetch`, `fetchOptions`), Azure
+ * (`new AzureOpenAI({ endpoint, apiVersion, deployment })`), or any other
+ * option this package does not expose. Requests go out with everything the
+ * instance was configured with.
+ *
+ * The SDK's own retries stay off: when `client.maxRetries` is not 0, the layer
+ * uses a copy made by `client.withOptions({ maxRetries: 0 })` (your instance
+ * is not changed), so a failed request is retried once, by the harness's
+ * `Schedule`, not also by the SDK. The instance's logging and timeout are
+ * kept as you set them. Interrupting a call aborts its HTTP request through
+ * the request's `signal`.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
+ * import { Layer } from "effect"
+ * import OpenAI from "openai"
+ *
+ * const sdk = new OpenAI({
+ *   apiKey: "sk-...",
+ *   baseURL: "https://llm-gateway.internal.example/v1",
+ *   // e.g. through a corporate proxy, or with request logging
+ *   fetch: (url, init) => fetch(url, init)
+ * })
+ *
+ * const model = OpenAiLanguageModel.layer({ model: "gpt-4o-mini" }).pipe(
+ *   Layer.provide(OpenAiClient.layerFromClient(sdk))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerFromClient = (client: OpenAI): Layer.Layer<OpenAiClient> =>
+  Layer.sync(OpenAiClient, () => {
+    const sdk = client.maxRetries === 0 ? client : client.withOptions({ maxRetries: 0 })
+    return OpenAiClient.of({ sdk, baseURL: sdk.baseURL })
+  })
