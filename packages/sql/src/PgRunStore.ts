@@ -11,7 +11,10 @@
  * starting together do not race), with a second one, `<table>_lease`, that
  * holds the lease of each live run (one row per run, swapped in one
  * statement). A failure carries PostgreSQL's error as its `cause`, and its
- * message and SQLSTATE code in its detail.
+ * message and SQLSTATE code in its detail. The tables' schema (`"agents"` in
+ * `table: "agents.journal"`) must exist, or be created with
+ * `createSchema: true`: a missing one fails the layer with a
+ * {@link PgRunStoreError} that says so.
  *
  * @example
  * ```ts
@@ -28,7 +31,7 @@
  */
 import { Journal, RunStore } from "@effect-harness/core"
 import { PgClient } from "@effect/sql-pg"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Schema, type SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 
 /**
@@ -42,7 +45,26 @@ export interface TableOptions {
    * `effect_harness_journal`.
    */
   readonly table?: string | undefined
+  /**
+   * Create the table's schema when it does not exist (`CREATE SCHEMA IF NOT
+   * EXISTS`, which needs the `CREATE` privilege on the database). Default
+   * false: a missing schema fails with a {@link PgRunStoreError}.
+   */
+  readonly createSchema?: boolean | undefined
 }
+
+/**
+ * The store could not be set up: its configuration is missing or invalid
+ * (`reason: "config"`), or the schema of its table does not exist
+ * (`reason: "schema"`). The message says what to set or create. Raised when
+ * the layer is built, before any run.
+ *
+ * @since 0.1.0
+ */
+export class PgRunStoreError extends Schema.TaggedError<PgRunStoreError>()("PgRunStoreError", {
+  reason: Schema.Literals(["config", "schema"]),
+  message: Schema.String
+}) {}
 
 /**
  * A PostgreSQL connection pool's configuration and the journal's table.
@@ -73,9 +95,25 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
   const tableName = options.table ?? DEFAULT_TABLE
   const table = sql(tableName)
   const leaseTable = sql(`${tableName}_lease`)
+  const dot = tableName.lastIndexOf(".")
+  const schema = dot === -1 ? undefined : tableName.slice(0, dot)
 
   yield* sql.withTransaction(Effect.gen(function*() {
     yield* sql`SELECT pg_advisory_xact_lock(hashtext(${tableName}))`
+    if (schema !== undefined) {
+      if (options.createSchema === true) {
+        yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+      } else {
+        const found = yield* sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`
+        if (found.length === 0) {
+          return yield* new PgRunStoreError({
+            reason: "schema",
+            message: `The schema "${schema}" of the journal table "${tableName}" does not exist: create it ` +
+              `(CREATE SCHEMA "${schema}";) or pass createSchema: true to PgRunStore.layer`
+          })
+        }
+      }
+    }
     yield* sql`
       CREATE TABLE IF NOT EXISTS ${table} (
         run_id text NOT NULL,
@@ -251,18 +289,21 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
  */
 export const layerClient = (
   options?: TableOptions
-): Layer.Layer<RunStore.RunStore, SqlError.SqlError, SqlClient.SqlClient> => Layer.effect(RunStore.RunStore, make(options))
+): Layer.Layer<RunStore.RunStore, SqlError.SqlError | PgRunStoreError, SqlClient.SqlClient> =>
+  Layer.effect(RunStore.RunStore, make(options))
 
 /**
  * The store with its own connection pool.
  *
  * @since 0.1.0
  */
-export const layer = (options: Options): Layer.Layer<RunStore.RunStore, SqlError.SqlError> =>
-  layerClient({ table: options.table }).pipe(Layer.provide(PgClient.layer(options)))
+export const layer = (options: Options): Layer.Layer<RunStore.RunStore, SqlError.SqlError | PgRunStoreError> =>
+  layerClient({ table: options.table, createSchema: options.createSchema }).pipe(Layer.provide(PgClient.layer(options)))
 
 /**
- * The store with its own connection pool, configured through `Config`.
+ * The store with its own connection pool, configured through `Config`. A
+ * variable that is not set or not valid fails the layer with a
+ * {@link PgRunStoreError} naming it (`DATABASE_URL is not set`).
  *
  * @example
  * ```ts
@@ -279,5 +320,30 @@ export const layer = (options: Options): Layer.Layer<RunStore.RunStore, SqlError
  */
 export const layerConfig = (
   config: Config.Wrap<Options>
-): Layer.Layer<RunStore.RunStore, SqlError.SqlError | Config.ConfigError> =>
-  Layer.unwrap(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<RunStore.RunStore, SqlError.SqlError | PgRunStoreError> =>
+  Layer.unwrap(Effect.map(Effect.mapError(Config.unwrap(config), configError), layer))
+
+// ConfigError's own message ("SchemaError(Expected string at ["DATABASE_URL"])") does not say that a variable
+// is missing: name it.
+const configError = (error: Config.ConfigError): PgRunStoreError => {
+  const cause = error.cause
+  if (cause instanceof Schema.SchemaError) {
+    let issue: SchemaIssue.Issue = cause.issue
+    const path: Array<PropertyKey> = []
+    while (issue._tag === "Pointer" || issue._tag === "Encoding") {
+      if (issue._tag === "Pointer") path.push(...issue.path)
+      issue = issue.issue
+    }
+    if (path.length > 0) {
+      const name = path.map(String).join(".")
+      const missing = issue._tag === "InvalidType" && issue.input === undefined
+      return new PgRunStoreError({
+        reason: "config",
+        message: missing
+          ? `PgRunStore.layerConfig: ${name} is not set`
+          : `PgRunStore.layerConfig: ${name} is not valid: ${cause.message}`
+      })
+    }
+  }
+  return new PgRunStoreError({ reason: "config", message: `PgRunStore.layerConfig: ${error.message}` })
+}

@@ -109,5 +109,60 @@ if (!server.ok) {
         PGDATABASE: pgConfig.database ?? "test",
         JOURNAL_TABLE: table
       })))))
+
+    it.live("a journal table in a schema that does not exist fails with PgRunStoreError saying how to create it", () =>
+      Effect.gen(function*() {
+        const missing = `${testSchema}_missing`
+        const error = yield* Effect.flip(store({ table: `${missing}.journal` }))
+        assert.strictEqual(error._tag, "PgRunStoreError")
+        assert.strictEqual((error as PgRunStore.PgRunStoreError).reason, "schema")
+        assert.include(error.message, `CREATE SCHEMA "${missing}"`)
+        assert.include(error.message, "createSchema: true")
+      }))
+
+    it.live("the README's table: \"agents.journal\" works on a fresh database with createSchema: true", () =>
+      Effect.gen(function*() {
+        const database = `${testSchema}_fresh`
+        yield* withSql((sql) => sql`CREATE DATABASE ${sql(database)}`)
+        yield* Effect.gen(function*() {
+          const runs = yield* Effect.map(
+            Layer.build(PgRunStore.layer({ ...pgConfig, database, table: "agents.journal", createSchema: true })),
+            (context) => Context.get(context, RunStore.RunStore)
+          )
+          const runId = freshRunId("fresh")
+          yield* runs.append(runId, 0, { _tag: "Status", status: "running" })
+          assert.strictEqual((yield* runs.read(runId)).length, 1)
+          // a second store on the same database finds the schema and the table
+          const again = yield* Effect.map(
+            Layer.build(PgRunStore.layer({ ...pgConfig, database, table: "agents.journal", createSchema: true })),
+            (context) => Context.get(context, RunStore.RunStore)
+          )
+          assert.strictEqual((yield* again.read(runId)).length, 1)
+        }).pipe(
+          Effect.scoped,
+          Effect.ensuring(Effect.ignore(withSql((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)))
+        )
+      }))
   })
 }
+
+describe("PgRunStore.layerConfig", () => {
+  const build = (env: Record<string, string>) =>
+    Effect.flip(Layer.build(PgRunStore.layerConfig({ url: Config.Redacted("DATABASE_URL"), port: Config.Port("PGPORT") }))).pipe(
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
+    )
+
+  it.effect("without DATABASE_URL fails when the layer is built, naming the variable", () =>
+    Effect.gen(function*() {
+      const error = yield* build({ PGPORT: "5432" })
+      assert.strictEqual(error._tag, "PgRunStoreError")
+      assert.strictEqual(error.message, "PgRunStore.layerConfig: DATABASE_URL is not set")
+    }))
+
+  it.effect("with a variable that does not parse names it as not valid", () =>
+    Effect.gen(function*() {
+      const error = yield* build({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/none", PGPORT: "not-a-port" })
+      assert.strictEqual(error._tag, "PgRunStoreError")
+      assert.match(error.message, /^PgRunStore\.layerConfig: PGPORT is not valid/)
+    }))
+})
