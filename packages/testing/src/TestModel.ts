@@ -32,6 +32,7 @@ import {
   RecordedRequest,
   toReason
 } from "./internal/scriptedReply.ts"
+import { advanceUntil } from "./internal/clockAdvance.ts"
 
 /**
  * Token counts a reply reports.
@@ -187,12 +188,29 @@ export class TestModel extends Context.Service<TestModel, {
 type Answer = { readonly reply: Exclude<Reply, { _tag: "Respond" }>; readonly request: Request }
 
 /**
+ * Options of {@link make} and {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface MakeOptions {
+  /**
+   * After each scripted failure, move `TestClock` forward (100 ms at a time)
+   * until the model receives its next call, so a `Harness.retry()` that waits
+   * after a scripted 429 or 503 completes under `it.effect` instead of
+   * waiting for the test's timeout. Default false: the clock moves only when
+   * the test moves it (`TestClock.adjust`, `VirtualTime.run`), for tests that
+   * assert what happens when. Does nothing under `it.live`.
+   */
+  readonly advanceClock?: boolean | undefined
+}
+
+/**
  * Builds the scripted model service and its state, for use inside your own
  * layer.
  *
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
+export const make = Effect.fnUntraced(function*(script: Iterable<Reply>, settings?: MakeOptions) {
   const queue = Array.from(script)
   let next = 0
   const requests: Array<Request> = []
@@ -223,8 +241,13 @@ export const make = Effect.fnUntraced(function*(script: Iterable<Reply>) {
   const usageOf = (request: Request, replyText: string, given: Usage | undefined): Usage =>
     given ?? { inputTokens: estimateTokens(promptText(request.prompt)), outputTokens: estimateTokens(replyText) }
 
-  const fail = (error: HarnessError.HarnessError | AiError.AiErrorReason) =>
-    Effect.fail(AiError.make({ module: "TestModel", method: "generateText", reason: toReason(error) }))
+  const fail = (error: HarnessError.HarnessError | AiError.AiErrorReason) => {
+    const failure = Effect.fail(AiError.make({ module: "TestModel", method: "generateText", reason: toReason(error) }))
+    if (settings?.advanceClock !== true) return failure
+    // a retry sleeps before the next call: move TestClock until that call arrives
+    const seen = calls
+    return Effect.andThen(advanceUntil(() => calls !== seen), failure)
+  }
 
   const toParts = (
     reply: Exclude<Reply, { _tag: "Respond" | "Fail" }>,
@@ -321,14 +344,14 @@ const words = (text: string): Array<string> => text.match(/\S+\s*|\s+/g) ?? []
  * const flaky = TestModel.layer([
  *   TestModel.fail(new HarnessError.RateLimited({ message: "slow down" })),
  *   TestModel.json({ city: "Paris" })
- * ])
+ * ], { advanceClock: true }) // under it.effect, the retry's wait passes in virtual time
  * ```
  *
  * @since 0.1.0
  */
 export const layer = (
   script: Iterable<Reply>,
-  options?: {
+  options?: MakeOptions & {
     /**
      * Attach the `DirectModel` fast path to the model, as real providers do
      * (default true). With `false`, harnesses go through effect's
@@ -337,7 +360,7 @@ export const layer = (
     readonly direct?: boolean | undefined
   }
 ): Layer.Layer<LanguageModel.LanguageModel | TestModel> =>
-  Layer.effectContext(Effect.map(make(script), ({ direct, model, state }) => {
+  Layer.effectContext(Effect.map(make(script, options), ({ direct, model, state }) => {
     const languageModel = options?.direct === false ? model : DirectModel.attach(model, direct)
     return Context.make(LanguageModel.LanguageModel, languageModel).pipe(Context.add(TestModel, state))
   }))

@@ -1,7 +1,7 @@
-import { DirectModel, Harness, HarnessError } from "@effect-harness/core"
+import { DirectModel, Harness, HarnessError, RetryPolicy } from "@effect-harness/core"
 import { TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Schema, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Schema, Stream } from "effect"
 import { LanguageModel, Prompt } from "effect/ai"
 import { TestClock } from "effect/testing"
 
@@ -93,4 +93,43 @@ describe("TestModel", () => {
       TestModel.toolCall("lookup", { orderId: "A-1" }, "call_1"),
       TestModel.fail(new HarnessError.QuotaExhausted({ message: "no credit" }))
     ]))))
+
+  describe("advanceClock", () => {
+    const retried = say.pipe(Harness.retry())
+
+    it.effect("a scripted 429 (retry-after 20 s) and 503 retried under it.effect complete in virtual time", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* Harness.run(retried, "Hi?"), "Hello!")
+        assert.strictEqual((yield* TestModel.requests).length, 3)
+        // the retry-after was honoured, on the virtual clock
+        assert.isAtLeast(yield* Clock.currentTimeMillis, 20_000)
+      }).pipe(Effect.provide(TestModel.layer([
+        TestModel.fail(new HarnessError.RateLimited({ message: "slow down", retryAfter: Duration.seconds(20) })),
+        TestModel.fail(new HarnessError.ProviderUnavailable({ message: "overloaded", status: 503 })),
+        TestModel.text("Hello!")
+      ], { advanceClock: true }))))
+
+    it.effect("without it the clock stays where the test leaves it: the retry waits for TestClock.adjust", () =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(Harness.run(retried, "Hi?"))
+        for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+        assert.strictEqual((yield* TestModel.requests).length, 1)
+        assert.strictEqual(yield* Clock.currentTimeMillis, 0)
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* Fiber.join(fiber), "Hello!")
+      }).pipe(Effect.provide(TestModel.layer([
+        TestModel.fail(new HarnessError.ProviderUnavailable({ message: "overloaded", status: 503 })),
+        TestModel.text("Hello!")
+      ]))))
+
+    it.live("does nothing under it.live, where the retry waits in real time", () =>
+      Effect.gen(function*() {
+        const quick = say.pipe(Harness.retry(RetryPolicy.make({ base: "5 millis", jitter: false })))
+        assert.strictEqual(yield* Harness.run(quick, "Hi?"), "Hello!")
+        assert.strictEqual((yield* TestModel.requests).length, 2)
+      }).pipe(Effect.provide(TestModel.layer([
+        TestModel.fail(new HarnessError.ProviderUnavailable({ message: "overloaded", status: 503 })),
+        TestModel.text("Hello!")
+      ], { advanceClock: true }))))
+  })
 })
