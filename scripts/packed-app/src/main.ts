@@ -1,8 +1,7 @@
-// Every package: the real openai SDK over HTTP to a local fake server, the sql store loaded, run by NodeRuntime.
+// Every package (sql through offline.ts): the real openai SDK over HTTP to a local fake server, run by NodeRuntime.
 import "./offline.ts"
 import { Harness } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
-import { PgRunStore } from "@effect-harness/sql"
 import { FakeOpenAiServer } from "@effect-harness/testing"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
@@ -15,7 +14,6 @@ const program = Effect.gen(function*() {
     Layer.provide(OpenAiClient.layer({ apiKey: "sk-test", baseURL: server.url }))
   )
   const ticket = yield* Harness.run(triage, "I was charged twice!").pipe(Effect.provide(model))
-  if (typeof PgRunStore.layerConfig !== "function") return yield* Effect.die("PgRunStore did not load")
   yield* Console.log(`openai ${JSON.stringify(ticket)}`)
 }).pipe(Effect.provide(FakeOpenAiServer.layer()))
 
