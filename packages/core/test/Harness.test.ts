@@ -157,18 +157,17 @@ const rateLimited = (seconds: number) =>
   new HarnessError.RateLimited({ message: "Rate limit reached", retryAfter: Duration.seconds(seconds) })
 
 describe("Harness.prompt spans", () => {
-  it.effect("a span per call when a tracer is installed; none with effect's default tracer", () =>
+  it.effect("a span per call when a tracer is installed, in the caller's trace", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()
       yield* Harness.run(extractCity, "Paris").pipe(Effect.withTracer(tracer))
       assert.deepStrictEqual(spans.map((span) => span.name), ["Harness.prompt extract-city"])
       assert.strictEqual(spans[0]!.attributes.get("gen_ai.operation.name"), "generate_object")
-      // without a tracer, the model call runs under the caller's span
-      const seen = yield* Harness.run(extractCity, "Paris").pipe(
-        Effect.andThen(Effect.currentSpan),
-        Effect.withSpan("request")
-      )
-      assert.strictEqual(seen.name, "request")
+      // called under a span of the caller, the call's span is its child
+      yield* Harness.run(extractCity, "Paris").pipe(Effect.withSpan("request"), Effect.withTracer(tracer))
+      const [request, call] = [spans.find((span) => span.name === "request")!, spans.at(-1)!]
+      assert.strictEqual(call.name, "Harness.prompt extract-city")
+      assert.isTrue(call.parent._tag === "Some" && call.parent.value === request)
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.json({ city: "Paris", population: 2_100_000 }),
       TestModel.json({ city: "Paris", population: 2_100_000 })

@@ -94,18 +94,17 @@ for (const direct of [true, false]) {
 }
 
 describe("Harness.streamText spans", () => {
-  it.effect("a span per stream when a tracer is installed; none with effect's default tracer", () =>
+  it.effect("a span per stream when a tracer is installed, in the caller's trace", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()
       yield* Stream.runDrain(Harness.streamText({ prompt: "hi" })).pipe(Effect.withTracer(tracer))
       assert.deepStrictEqual(spans.map((span) => span.name), ["Harness.streamText"])
       assert.strictEqual(spans[0]!.attributes.get("gen_ai.operation.name"), "chat")
-      // without a tracer, the stream runs under the caller's span
-      const seen = yield* Stream.runDrain(Harness.streamText({ prompt: "hi" })).pipe(
-        Effect.andThen(Effect.currentSpan),
-        Effect.withSpan("request")
-      )
-      assert.strictEqual(seen.name, "request")
+      // streamed under a span of the caller, the stream's span is its child
+      yield* Stream.runDrain(Harness.streamText({ prompt: "hi" })).pipe(Effect.withSpan("request"), Effect.withTracer(tracer))
+      const [request, stream] = [spans.find((span) => span.name === "request")!, spans.at(-1)!]
+      assert.strictEqual(stream.name, "Harness.streamText")
+      assert.isTrue(stream.parent._tag === "Some" && stream.parent.value === request)
     }).pipe(Effect.provide(TestModel.layer([TestModel.text("one"), TestModel.text("two")]))))
 })
 
