@@ -28,7 +28,7 @@
  */
 import { Context, Duration, Effect, Layer } from "effect"
 import * as Http from "node:http"
-import { error } from "./internal/fakeReplies.ts"
+import type { Interaction } from "./Cassette.ts"
 
 export {
   chatCompletionBody,
@@ -41,35 +41,17 @@ export {
   type UsageInput
 } from "./internal/openai-bodies.ts"
 import * as FaultInjection from "./FaultInjection.ts"
+import * as Io from "./internal/fakeServerIo.ts"
 import { applyFault } from "./internal/httpFaults.ts"
-import { millis, parse } from "./internal/fakeServerIo.ts"
+import * as Bodies from "./internal/openai-bodies.ts"
 
 /**
- * One scripted reply.
+ * One scripted reply: status, headers and body, with the timing and the
+ * connection faults to play (see each field).
  *
  * @since 0.1.0
  */
-export interface Reply {
-  /** Default 200. */
-  readonly status?: number | undefined
-  readonly headers?: Readonly<Record<string, string>> | undefined
-  /** Default `application/json`. */
-  readonly contentType?: string | undefined
-  /** The body: one write, or one write per chunk (an SSE event each, for streams). */
-  readonly body?: string | ReadonlyArray<string> | undefined
-  /** Wait this long (real time) before answering. */
-  readonly delay?: Duration.Input | undefined
-  /** Wait this long (real time) between chunks. */
-  readonly chunkDelay?: Duration.Input | undefined
-  /** Send this many chunks, then destroy the socket (a connection cut mid-stream). */
-  readonly cutAfter?: number | undefined
-  /** Send this many chunks, then keep the connection open without sending more. */
-  readonly stallAfter?: number | undefined
-  /** Destroy the socket without answering (a connection reset). */
-  readonly reset?: boolean | undefined
-  /** Answer 400 instead when the request does not have this method and path. */
-  readonly expect?: { readonly method?: string | undefined; readonly path?: string | undefined } | undefined
-}
+export type Reply = Io.Reply
 
 /**
  * A request the server received.
@@ -139,9 +121,118 @@ export interface Options {
   }) | undefined
 }
 
+// -----------------------------------------------------------------------------
 // Reply builders: JSON, SSE, OpenAI errors, chat completions and responses
 // (plain and streamed), and replies from recorded interactions.
-export { chatCompletion, chatCompletionStream, error, fromInteraction, json, response, responseStream, sse } from "./internal/fakeReplies.ts"
+// -----------------------------------------------------------------------------
+/**
+ * A JSON reply.
+ *
+ * @since 0.1.0
+ */
+export const json = (body: unknown, options?: Omit<Reply, "body" | "contentType">): Reply => ({
+  ...options,
+  contentType: "application/json",
+  body: JSON.stringify(body)
+})
+
+/**
+ * A server-sent events reply, one event per chunk. Objects are sent as JSON
+ * `data:` lines; `named` adds an `event:` line with the object's `type` (as
+ * the Responses API does); `done` ends with `data: [DONE]` (as Chat
+ * Completions does).
+ *
+ * @since 0.1.0
+ */
+export const sse = (
+  events: ReadonlyArray<unknown>,
+  options?: Omit<Reply, "body" | "contentType"> & {
+    readonly named?: boolean | undefined
+    readonly done?: boolean | undefined
+  }
+): Reply => {
+  const { done, named, ...rest } = options ?? {}
+  const chunks = events.map((event) => {
+    const data = typeof event === "string" ? event : JSON.stringify(event)
+    const type = named === true && typeof event === "object" && event !== null ? (event as { type?: unknown }).type : undefined
+    return `${typeof type === "string" ? `event: ${type}\n` : ""}data: ${data}\n\n`
+  })
+  if (done === true) chunks.push("data: [DONE]\n\n")
+  return { ...rest, contentType: "text/event-stream", body: chunks }
+}
+
+/**
+ * An OpenAI error reply (`{ error: { message, type, param, code } }`).
+ *
+ * @example
+ * ```ts
+ * import { FakeOpenAiServer } from "@effect-harness/testing"
+ *
+ * const quota = FakeOpenAiServer.error(429, {
+ *   message: "You exceeded your current quota",
+ *   type: "insufficient_quota",
+ *   code: "insufficient_quota"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const error = (
+  status: number,
+  body: Parameters<typeof Bodies.errorBody>[0],
+  headers?: Readonly<Record<string, string>>
+): Reply => json(Bodies.errorBody(body), { status, headers })
+
+/**
+ * A Chat Completions answer.
+ *
+ * @since 0.1.0
+ */
+export const chatCompletion = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
+  json(Bodies.chatCompletionBody(input), options)
+
+/**
+ * A streamed Chat Completions answer (chunks, usage chunk, `[DONE]`).
+ *
+ * @since 0.1.0
+ */
+export const chatCompletionStream = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
+  sse(Bodies.chatCompletionChunks(input), { ...options, done: true })
+
+/**
+ * A Responses API answer.
+ *
+ * @since 0.1.0
+ */
+export const response = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
+  json(Bodies.responseBody(input), options)
+
+/**
+ * A streamed Responses API answer (named events up to `response.completed`).
+ *
+ * @since 0.1.0
+ */
+export const responseStream = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
+  sse(Bodies.responseEvents(input), { ...options, named: true })
+
+/**
+ * The reply of a recorded interaction (fixture / cassette format): its status,
+ * headers and body, streams split into their events; the request must have
+ * the recorded method and path.
+ *
+ * @since 0.1.0
+ */
+export const fromInteraction = (interaction: Interaction): Reply => {
+  const { request, response } = interaction
+  const streamed = response.contentType.startsWith("text/event-stream")
+  return {
+    status: response.status,
+    contentType: response.contentType,
+    headers: response.headers,
+    body: streamed ? response.body.split(/(?<=\n\n)/) : response.body,
+    expect: { method: request.method, path: request.path }
+  }
+}
 
 // -----------------------------------------------------------------------------
 // Server
@@ -197,7 +288,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
     if (!streamed && reply.cutAfter === undefined && reply.stallAfter === undefined) return response.end(chunks[0])
     response.flushHeaders()
-    const gap = millis(reply.chunkDelay)
+    const gap = Io.millis(reply.chunkDelay)
     // each chunk is flushed before the next one (or the cut) goes out
     const write = (index: number) => {
       if (response.destroyed) return
@@ -218,7 +309,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       method: (request.method ?? "GET").toUpperCase(),
       path: (request.url ?? "/").split("?")[0]!,
       headers,
-      body: parse(text),
+      body: Io.parse(text),
       aborted: false
     }
     requests.push(received)
@@ -254,7 +345,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     }
     const kind = drawer?.draw()
     const final = kind === undefined ? reply : applyFault(kind, reply, faultTiming)
-    after(millis(final.delay), () => send(final, request, response))
+    after(Io.millis(final.delay), () => send(final, request, response))
   }
 
   const server = Http.createServer((request, response) => {

@@ -24,6 +24,7 @@
 import { DirectModel, HarnessError } from "@effect-harness/core"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response } from "effect/ai"
+import * as Scripted from "./internal/scriptedReply.ts"
 import {
   directUsage,
   estimateTokens,
@@ -35,14 +36,11 @@ import {
 import { advanceUntil } from "./internal/clockAdvance.ts"
 
 /**
- * Token counts a reply reports.
+ * Token counts a reply reports: `{ inputTokens, outputTokens }`.
  *
  * @since 0.1.0
  */
-export interface Usage {
-  readonly inputTokens: number
-  readonly outputTokens: number
-}
+export type Usage = Scripted.Usage
 
 /**
  * One scripted reply.
@@ -80,18 +78,13 @@ export interface ToolCall {
 }
 
 /**
- * What the model received for one call.
+ * What the model received for one call: the prompt, the tools' names, the
+ * tool choice, the response format, and the text of the last user message
+ * (`lastUserText`, for quick assertions).
  *
  * @since 0.1.0
  */
-export interface Request {
-  readonly prompt: Prompt.Prompt
-  readonly tools: ReadonlyArray<string>
-  readonly toolChoice: LanguageModel.ProviderOptions["toolChoice"]
-  readonly responseFormat: "text" | "json"
-  /** The text of the last user message, for quick assertions. */
-  readonly lastUserText: string
-}
+export type Request = Scripted.Request
 
 /**
  * A reply with plain text.

@@ -6,7 +6,7 @@
  */
 import { Duration } from "effect"
 import type { FaultKind } from "../FaultInjection.ts"
-import type { Reply } from "../FakeOpenAiServer.ts"
+import type { Reply } from "./fakeServerIo.ts"
 
 const errorReply = (status: number, error: Record<string, unknown>, headers?: Record<string, string>): Reply => ({
   status,

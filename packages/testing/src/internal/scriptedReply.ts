@@ -1,13 +1,34 @@
 /**
  * The pieces of a scripted reply that do not depend on the script: the
  * request as the model received it, the usage estimated from a prompt, and
- * effect's finish part and error reason.
+ * effect's finish part and error reason. The request's and the usage's types
+ * live here, as `TestModel.Request` and `TestModel.Usage`, since both modules
+ * use them.
  *
  * @internal
  */
 import { type DirectModel, HarnessError } from "@effect-harness/core"
 import { AiError, type LanguageModel, type Prompt, type Response } from "effect/ai"
-import type { Request, Usage } from "../TestModel.ts"
+
+/**
+ * Token counts a reply reports.
+ */
+export interface Usage {
+  readonly inputTokens: number
+  readonly outputTokens: number
+}
+
+/**
+ * What the model received for one call.
+ */
+export interface Request {
+  readonly prompt: Prompt.Prompt
+  readonly tools: ReadonlyArray<string>
+  readonly toolChoice: LanguageModel.ProviderOptions["toolChoice"]
+  readonly responseFormat: "text" | "json"
+  /** The text of the last user message, for quick assertions. */
+  readonly lastUserText: string
+}
 
 export const estimateTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4))
 
