@@ -349,7 +349,7 @@ describe("Agent state, events and journal", () => {
   it.effect("runs in spans with OpenTelemetry GenAI attributes: the run, each model call, each tool call", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()
-      const agent = Agent.make({ name: "traced", toolkit: Shop, model: "gpt-4o" })
+      const agent = Agent.make({ name: "traced", toolkit: Shop, modelLabel: "gpt-4o" })
       yield* Agent.run(agent, "where is A1?").pipe(Effect.withTracer(tracer))
       const byName = (name: string) => spans.filter((span) => span.name === name)
       const [run] = byName("invoke_agent traced")

@@ -31,7 +31,7 @@ describe("Budget", () => {
 
   it.effect("counts steps, tool calls, tokens and cost of a run; an unknown model's cost is unknown", () =>
     Effect.gen(function*() {
-      const known = Agent.make({ name: "known", toolkit: Pings, model: "known-model" })
+      const known = Agent.make({ name: "known", toolkit: Pings, modelLabel: "known-model" })
       const result = yield* known.runDetailed("go").pipe(Budget.provide({ pricing }))
       assert.deepStrictEqual(result.usage, {
         inputTokens: 200,
@@ -41,7 +41,7 @@ describe("Budget", () => {
         toolCalls: 1,
         cost: (200 * 2.5 + 40 * 10) / 1_000_000
       })
-      const unknown = Agent.make({ name: "unknown", toolkit: Pings, model: "mystery-model" })
+      const unknown = Agent.make({ name: "unknown", toolkit: Pings, modelLabel: "mystery-model" })
       const spent = yield* Effect.gen(function*() {
         yield* unknown.run("go")
         return yield* Budget.usage
@@ -55,11 +55,11 @@ describe("Budget", () => {
 
   it.effect("a cost limit stops the run; an unknown price counts as over any cost limit", () =>
     Effect.gen(function*() {
-      const agent = Agent.make({ name: "pricey", toolkit: Pings, model: "known-model" })
+      const agent = Agent.make({ name: "pricey", toolkit: Pings, modelLabel: "known-model" })
       const error = yield* agent.run("go").pipe(Budget.provide({ pricing, limits: { cost: 0.0004 } }), Effect.flip)
       assert.strictEqual(error._tag, "BudgetExceeded")
       if (error._tag === "BudgetExceeded") assert.strictEqual(error.limit, "cost")
-      const blind = Agent.make({ name: "blind", toolkit: Pings, model: "mystery-model" })
+      const blind = Agent.make({ name: "blind", toolkit: Pings, modelLabel: "mystery-model" })
       const unknown = yield* blind.run("go").pipe(Budget.provide({ pricing, limits: { cost: 100 } }), Effect.flip)
       assert.strictEqual(unknown._tag, "BudgetExceeded")
       if (unknown._tag === "BudgetExceeded") assert.strictEqual(unknown.used, Number.POSITIVE_INFINITY)

@@ -211,12 +211,11 @@ describe("ContextWindow compact", () => {
       windowLayer(10_000)
     ))))
 
-  it.effect("without a context window, a ContextOverflow is not retried", () =>
+  it.effect("without a context window, a ContextOverflow is not retried and ends the run as what it is", () =>
     Effect.gen(function*() {
       const error = yield* Agent.run(Agent.make({ name: "no-window" }), "hi").pipe(Effect.flip)
-      assert.strictEqual(error._tag, "RetriesExhausted")
-      if (error._tag !== "RetriesExhausted") return
-      assert.strictEqual(error.attempts, 1)
+      assert.strictEqual(error._tag, "ContextOverflow")
+      assert.strictEqual(error.message, "too long")
       assert.strictEqual((yield* TestModel.requests).length, 1)
     }).pipe(Effect.provide(TestModel.layer([TestModel.fail(new HarnessError.ContextOverflow({ message: "too long" }))]))))
 })

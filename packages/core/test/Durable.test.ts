@@ -151,6 +151,10 @@ describe("Durable agent (in process)", () => {
         })
         const first = yield* Effect.exit(Shop.run(runId).pipe(Effect.provide(Layer.merge(env(effects), stopping))))
         assert.isTrue(Exit.hasInterrupts(first), `stop after ${stopAfter}`)
+        // the charges the stopped run had started without recording their result
+        const entries = (yield* read(runId)).map((record) => record.entry)
+        const open = new Set(entries.flatMap((e) => e._tag === "ToolStarted" ? [JSON.stringify(e.request)] : []))
+        for (const e of entries) if (e._tag === "Step") open.delete(JSON.stringify(e.request))
         const resumed = yield* Shop.run(runId).pipe(Effect.provide(env(effects)))
         const counts = new Map<string, number>()
         for (const effect of effects) counts.set(effect.ref, (counts.get(effect.ref) ?? 0) + 1)
@@ -162,10 +166,12 @@ describe("Durable agent (in process)", () => {
         assert.deepStrictEqual(resumed.usage, baseline.usage)
         assert.deepStrictEqual(resumed.budget, baseline.budget)
         const told = JSON.stringify(resumed.history).includes("UnknownOutcome")
+        // the model is told of an unknown outcome exactly when a charge was left open
+        assert.strictEqual(told, open.size > 0, `unknown outcome after stop ${stopAfter}`)
         if (told) unknown++
         else assert.deepStrictEqual(resumed.history, baseline.history, `history after stop ${stopAfter}`)
       }
-      // stopping right after a charge's "started" entry leaves its outcome unknown: 3 charges
-      assert.strictEqual(unknown, 3)
+      // at least each charge's own "started" entry was a stopping point: 3 charges
+      assert.isAtLeast(unknown, 3)
     }).pipe(Effect.provide(RunStore.layerMemory)))
 })

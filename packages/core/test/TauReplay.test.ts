@@ -169,7 +169,7 @@ const replay = (episode: Episode) =>
       instructions: system!.content!,
       toolkit: Airline,
       maxSteps: 100,
-      model: "gpt-4o"
+      modelLabel: "gpt-4o"
     })
     for (const message of rest) {
       if (message.role !== "user") continue

@@ -240,7 +240,8 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
         return structured === undefined ? reply : { ...reply, structured }
       })
     },
-    stream: (request) => streamed(request, true, "stream", pushDirect)
+    stream: (request) => streamed(request, true, "stream", pushDirect),
+    modelId: options.model
   }
   return { languageModel: DirectModel.attach(languageModel, direct), direct } satisfies Provider
 })

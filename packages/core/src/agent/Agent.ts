@@ -59,21 +59,23 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema, type Stream } from "effect"
+import { Duration, Effect, Schema, type Stream } from "effect"
 import type { LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
-import * as AgentEvent from "./AgentEvent.ts"
-import * as AgentCall from "./internal/agentCall.ts"
-import * as Loop from "./internal/agentLoop.ts"
-import * as Model from "./internal/agentModel.ts"
 import { type Harness as HarnessType, make as makeHarness } from "../harness/internal/harness.ts"
-import * as Messages from "../model/Messages.ts"
+import { isTraced } from "../harness/internal/tracing.ts"
 import * as RetryPolicy from "../harness/RetryPolicy.ts"
+import * as Messages from "../model/Messages.ts"
+import * as AgentEvent from "./AgentEvent.ts"
+import * as Model from "./internal/agentModel.ts"
+import * as Loop from "./internal/loop.ts"
 
 /**
  * The errors an agent run can end with: the fatal ones (`BudgetExceeded` for
  * `maxSteps` and budget limits, `RetriesExhausted` after the model-call retry
- * policy or a second `ContextOverflow`), `InvalidOutput` once the repairs of a
- * structured answer are spent, {@link Paused}, and journal failures.
+ * policy or a second `ContextOverflow` after compaction), `InvalidOutput` once
+ * the repairs of a structured answer are spent, `ContextOverflow` when no
+ * `ContextWindow` could shrink the request, {@link Paused}, and journal
+ * failures.
  *
  * @since 0.1.0
  */
@@ -105,8 +107,12 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO> {
   readonly name: string
   /** The system message sent first with every request (not stored in the history). */
   readonly instructions?: string | undefined
-  /** The tools; their handlers come from the toolkit's layer (`toolkit.toLayer(...)`). */
-  readonly toolkit?: Toolkit.Toolkit<Tools> | undefined
+  /**
+   * The tools: effect's `Toolkit`, whose handlers come from its layer
+   * (`toolkit.toLayer(...)`), or a toolkit with its handlers bound (such as
+   * `McpClient.toolkit`'s), used as it is.
+   */
+  readonly toolkit?: Toolkit.Toolkit<Tools> | Toolkit.WithHandler<Tools> | undefined
   /** Model calls per run before it fails with `BudgetExceeded { limit: "steps" }`. Default 10. */
   readonly maxSteps?: number | undefined
   /** Tool calls of one step running at once. Default 4. */
@@ -124,8 +130,19 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO> {
   readonly render?: ((input: In) => Prompt.RawInput) | undefined
   /** Retries of each model call on recoverable errors. Default `RetryPolicy.defaultPolicy`. */
   readonly retry?: RetryPolicy.RetryPolicy | undefined
-  /** The model's name, for spans and pricing when the provider does not say. */
-  readonly model?: string | undefined
+  /**
+   * The model named on spans and used for pricing when the reply does not say
+   * which model answered. Default: the provider's model id, when its
+   * `LanguageModel` has a fast path that says.
+   */
+  readonly modelLabel?: string | undefined
+  /**
+   * How long a tool call may run before the model gets a `ToolTimedOut` error
+   * result instead (the run goes on). Default: no limit.
+   */
+  readonly toolTimeout?: Duration.Input | undefined
+  /** Per-tool limits, over `toolTimeout`. */
+  readonly toolTimeouts?: { readonly [Name in keyof Tools]?: Duration.Input } | undefined
   /** Tools that can safely run twice (for durable runs), besides those annotated `Tool.Idempotent`. */
   readonly idempotent?: ReadonlyArray<Extract<keyof Tools, string>> | undefined
 }
@@ -151,28 +168,28 @@ export const make = <
   RO = never,
   In = Prompt.RawInput
 >(options: Options<Tools, In, O, RO>): Agent<In, O, Services<Tools> | RO> => {
-  const tools = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools) as Array<Tool.Any>
-  const call = AgentCall.make(options.name, options.retry ?? RetryPolicy.defaultPolicy)
-  const decodeOutput = options.output === undefined ? undefined : Schema.decodeUnknownEffect(options.output)
+  const tools: Array<Tool.Any> = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools)
   const config: Loop.Config<O> = {
     name: options.name,
+    modelLabel: options.modelLabel,
     fixed: options.instructions === undefined ? [] : [Messages.system(options.instructions)],
-    toolkit: options.toolkit as Toolkit.Toolkit<Record<string, Tool.Any>> | undefined,
+    toolkit: options.toolkit as Loop.AnyToolkit | undefined,
     tools,
     toolsByName: options.toolkit?.tools ?? {},
     idempotent: new Set(options.idempotent ?? []),
     approvals: tools.some((tool) => tool.needsApproval !== undefined && tool.needsApproval !== false),
+    toolTimeout: options.toolTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.toolTimeout),
+    toolTimeouts: new Map(
+      Object.entries(options.toolTimeouts ?? {}).flatMap(([name, limit]) =>
+        limit === undefined ? [] : [[name, Duration.fromInputUnsafe(limit as Duration.Input)] as const]
+      )
+    ),
     maxSteps: options.maxSteps ?? 10,
     concurrency: options.concurrency ?? 4,
     stopWhen: options.stopWhen,
-    output: options.output === undefined
-      ? undefined
-      : { schema: options.output, objectName: options.name.replace(/[^a-zA-Z0-9_-]/g, "_") },
-    decode: decodeOutput,
-    encode: options.output === undefined ? undefined : AgentCall.encodeJson(options.output),
+    output: options.output === undefined ? undefined : Loop.output(options.output, options.name),
     repairs: options.repairs ?? 2,
-    model: options.model,
-    call
+    retry: options.retry ?? RetryPolicy.defaultPolicy
   }
   const render = options.render ?? ((input: In) => input as Prompt.RawInput)
   // built once; the run's span is made only when a tracer is installed, as
@@ -182,30 +199,19 @@ export const make = <
     attributes: {
       "gen_ai.operation.name": "invoke_agent",
       "gen_ai.agent.name": options.name,
-      ...(options.model === undefined ? {} : { "gen_ai.request.model": options.model })
+      ...(options.modelLabel === undefined ? {} : { "gen_ai.request.model": options.modelLabel })
     },
     captureStackTrace: false
   } as const
   const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    Effect.withFiber((fiber) =>
-      Loop.isTraced(fiber.context) ? Effect.withSpan(self, spanName, spanOptions) : self
-    )
-  type R = Services<Tools> | RO
-  const runDetailed = (input: In) =>
-    span(Effect.suspend(() => Loop.run(config, Messages.toPrompt(render(input)).content))) as Effect.Effect<
-      RunResult<O>,
-      AgentError,
-      R
-    >
+    Effect.withFiber((fiber) => isTraced(fiber.context) ? Effect.withSpan(self, spanName, spanOptions) : self)
+  const runDetailed = (input: In): Effect.Effect<RunResult<O>, AgentError, Services<Tools> | RO> =>
+    span(Effect.suspend(() => Loop.run(config, Messages.toPrompt(render(input)).content)))
   const self = makeHarness(options.name, (input: In) => Effect.map(runDetailed(input), (result) => result.output))
   return Object.assign(self, {
     runDetailed,
-    resume: (paused: Paused, decisions: Readonly<Record<string, Decision>>) =>
-      span(Effect.map(Loop.resume(config, paused, decisions), (result) => result.output)) as Effect.Effect<
-        O,
-        AgentError,
-        R
-      >
+    resume: (paused: Paused, decisions: Readonly<Record<string, Decision>>): Effect.Effect<O, AgentError, Services<Tools> | RO> =>
+      span(Effect.map(Loop.resume(config, paused, decisions), (result) => result.output))
   })
 }
 

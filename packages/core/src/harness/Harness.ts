@@ -22,10 +22,11 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Schedule } from "effect"
+import { Duration, Effect } from "effect"
 import type { Concurrency } from "effect/Types"
 import { dual } from "effect/Function"
 import * as internal from "./internal/harness.ts"
+import { retryFrom } from "./internal/retry.ts"
 import * as HarnessError from "./HarnessError.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
 
@@ -353,34 +354,8 @@ export const retry: {
   (args) => isHarness(args[0]),
   <In, Out, E, R>(self: Harness<In, Out, E, R>, policy: RetryPolicy.RetryPolicy = RetryPolicy.defaultPolicy) => {
     // Most runs succeed at once: the schedule is only set up after a
-    // recoverable failure, which it then sees as the first attempt's.
-    const retryAfter = (input: In, first: E) =>
-      Effect.suspend(() => {
-        let attempts = 1
-        let replayed = false
-        const observed = Schedule.tap(policy, ({ duration, input: error }) =>
-          Effect.flatMap(
-            Effect.service(RetryPolicy.OnRetry),
-            (onRetry) => onRetry({ harness: self.name, attempt: attempts, error, delay: duration })
-          ))
-        return Effect.suspend(() => {
-          if (!replayed) {
-            replayed = true
-            return Effect.fail(first)
-          }
-          attempts++
-          return self.run(input)
-        }).pipe(
-          Effect.retry({
-            schedule: observed as Schedule.Schedule<unknown, E>,
-            while: (error: E) => HarnessError.isRecoverable(error)
-          }),
-          Effect.catchIf(
-            (error: E) => HarnessError.isRecoverable(error),
-            (last) => Effect.fail(new HarnessError.RetriesExhausted({ attempts, last: last as HarnessError.Recoverable }))
-          )
-        )
-      })
+    // recoverable failure (see internal/retry.ts).
+    const retryAfter = (input: In, first: E) => retryFrom(self.name, policy, first, self.run(input))
     return make(self.name, (input: In) =>
       Effect.catchIf(
         self.run(input),

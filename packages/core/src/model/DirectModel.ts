@@ -158,6 +158,8 @@ export type StreamPart = TextDeltaPart | ReasoningDeltaPart | ToolCallPart | Fin
 export interface DirectModel {
   readonly generate: (request: Request) => Effect.Effect<Reply, AiError.AiError>
   readonly stream?: ((request: Request) => Stream.Stream<StreamPart, AiError.AiError>) | undefined
+  /** The provider's id of the model requests go to (for spans and pricing before a reply says). */
+  readonly modelId?: string | undefined
 }
 
 /**
@@ -170,6 +172,8 @@ export interface DirectModel {
 export interface Resolved {
   readonly generate: (request: Request) => Effect.Effect<Reply, AiError.AiError>
   readonly stream: (request: Request) => Stream.Stream<StreamPart, AiError.AiError>
+  /** The provider's model id, when its fast path says. */
+  readonly modelId: string | undefined
 }
 
 // The one seam: the fast path belongs to the `LanguageModel` value it was
@@ -230,7 +234,11 @@ export const of = (model: LanguageModel.LanguageModel): Resolved => {
     const direct = fastPaths.get(model)
     found = direct === undefined
       ? fromLanguageModel(model)
-      : { generate: direct.generate, stream: direct.stream ?? streamLanguageModel(model, direct.generate) }
+      : {
+        generate: direct.generate,
+        stream: direct.stream ?? streamLanguageModel(model, direct.generate),
+        modelId: direct.modelId
+      }
     resolved.set(model, found)
   }
   return found
@@ -315,7 +323,7 @@ export const fromLanguageModel = (model: LanguageModel.LanguageModel): Resolved 
       Effect.map((response: LanguageModel.GenerateTextResponse<any>) => replyFromParts(response.content))
     )
   }
-  return { generate, stream: streamLanguageModel(model, generate) }
+  return { generate, stream: streamLanguageModel(model, generate), modelId: undefined }
 }
 
 // effect's LanguageModel takes tools as a toolkit; the handlers are never called

@@ -39,7 +39,7 @@ const assistant = (model: string) =>
       "Remember what the user tells you about themselves.",
     toolkit: KbTools,
     maxSteps: 6,
-    model
+    modelLabel: model
   })
 
 /** What the user sees of a turn besides the answer: tool calls, retries, compactions. */

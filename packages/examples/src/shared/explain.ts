@@ -52,13 +52,15 @@ const exhausted = (error: HarnessError.RetriesExhausted, info: Info, resume: str
  * Explains a fatal harness error. `resume` is appended where running again
  * helps (e.g. " (run again to resume: finished work is kept)").
  */
-export const harnessError = (error: HarnessError.Fatal, info: Info, resume = ""): string => {
+export const harnessError = (error: HarnessError.Fatal | HarnessError.ContextOverflow, info: Info, resume = ""): string => {
   const line = fatal(error, info, resume)
   return line.charAt(0).toUpperCase() + line.slice(1)
 }
 
-const fatal = (error: HarnessError.Fatal, info: Info, resume: string): string => {
+const fatal = (error: HarnessError.Fatal | HarnessError.ContextOverflow, info: Info, resume: string): string => {
   switch (error._tag) {
+    case "ContextOverflow":
+      return `The conversation no longer fits the model's context window: ${oneLine(error.message, 160)}`
     case "AuthenticationFailed":
       return `${where(info)} rejected the API key${status(error.status)}: ${oneLine(error.message, 160)}; ${keyHint(info)}`
     case "QuotaExhausted":

@@ -64,6 +64,6 @@ export const make = (articles: ReadonlyArray<Article>, model: string, retry?: Re
     maxSteps: 8,
     repairs: 2,
     concurrency: 4,
-    model,
+    modelLabel: model,
     retry
   })

@@ -8,6 +8,7 @@ import { Context, Effect, Schema, SchemaAST } from "effect"
 import { LanguageModel, Prompt } from "effect/ai"
 import * as Budget from "../../state/Budget.ts"
 import * as DirectModel from "../../model/DirectModel.ts"
+import * as Answer from "./answer.ts"
 import { type Harness, make } from "./harness.ts"
 import { isTraced } from "./tracing.ts"
 import * as HarnessError from "../HarnessError.ts"
@@ -61,12 +62,6 @@ const isTextSchema = (schema: Schema.Top): boolean => {
   return false
 }
 
-const repairRequest = (issues: string, json: boolean): string =>
-  `Your previous answer was not valid.\nIssues:\n${issues}\n` +
-  (json
-    ? "Answer again with only a JSON value that satisfies the schema, and nothing else."
-    : "Answer again, correcting these issues.")
-
 const refused = (text: string): HarnessError.ContentRefused =>
   new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: text })
 
@@ -97,7 +92,8 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   const json = !isTextSchema(options.output)
   const repairs = options.repairs ?? 2
   const objectName = options.objectName ?? options.name.replace(/[^a-zA-Z0-9_-]/g, "_")
-  const decodeOutput = Schema.decodeUnknownEffect(options.output)
+  // every issue is listed, so that one repair can fix them all
+  const decodeOutput = Schema.decodeUnknownEffect(options.output, { errors: "all" })
   const decodeInput = options.input === undefined ? undefined : Schema.decodeUnknownEffect(options.input)
 
   const responseFormat: DirectModel.ResponseFormat = json
@@ -136,22 +132,14 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
         }
         const next = Prompt.concat(
           prompt,
-          Prompt.fromMessages([Messages.assistant(raw), Messages.user(repairRequest(issues, json))])
+          Prompt.fromMessages([Messages.assistant(raw), Messages.user(Answer.repairRequest(issues, json))])
         )
         return loop(model, budget, next, repaired + 1)
       }
       // decoded by the provider already (from its own wire form of the Schema)
       if (reply.structured !== undefined) return Effect.succeed(reply.structured.value as O)
-      if (raw.trim().length === 0) return repair("The answer was empty")
-      let value: unknown = raw
-      if (json) {
-        try {
-          value = JSON.parse(raw)
-        } catch (error) {
-          return repair(`The answer is not valid JSON: ${(error as Error).message}`)
-        }
-      }
-      return Effect.catch(decodeOutput(value), (error) => repair(error.message))
+      return Effect.flatMap(Answer.decode(decodeOutput, raw, json), (decoded) =>
+        decoded.ok ? Effect.succeed(decoded.value) : repair(decoded.issues))
     })
 
   const system = options.system

@@ -1,0 +1,701 @@
+/**
+ * The agent loop, top to bottom: a run starts (the services it uses are read
+ * once from the context), then each step prepares the request (the history,
+ * or the context window's view of it), calls the model (a journaled model
+ * step, retried on recoverable errors, compacted and called once more on
+ * `ContextOverflow`), runs the tool calls the model asked for (approval, then
+ * journaled tool steps through the toolkit's handlers, in parallel, results in
+ * the model's order), appends everything to the history, and repeats until
+ * the model answers without calling a tool; a structured answer is decoded
+ * and, when invalid, sent back for repair.
+ *
+ * The steps are generators the loop delegates to (`yield*`): a step costs no
+ * effect of its own, only what it runs. Every effect they yield fails with an
+ * {@link AgentError} and needs no service: the run's services are read once
+ * when it starts ({@link start}).
+ *
+ * @internal
+ */
+import { Cause, Context, Data, Duration, Effect, Option, Schema, Stream } from "effect"
+import { AiError, Prompt, Tool, type Toolkit } from "effect/ai"
+import * as Journal from "../../durable/Journal.ts"
+import * as HarnessError from "../../harness/HarnessError.ts"
+import * as Answer from "../../harness/internal/answer.ts"
+import { retryFrom } from "../../harness/internal/retry.ts"
+import { isTraced } from "../../harness/internal/tracing.ts"
+import type * as RetryPolicy from "../../harness/RetryPolicy.ts"
+import * as DirectModel from "../../model/DirectModel.ts"
+import * as Budget from "../../state/Budget.ts"
+import * as ContextWindow from "../../state/ContextWindow.ts"
+import * as Conversation from "../../state/Conversation.ts"
+import * as AgentEvent from "../AgentEvent.ts"
+import * as Data_ from "./agentModel.ts"
+import { conversationStore, localStore, messageJson, type Store, unanswered } from "./agentStore.ts"
+
+// -----------------------------------------------------------------------------
+// Types
+// -----------------------------------------------------------------------------
+
+/**
+ * The errors a run ends with: the fatal ones, `InvalidOutput` once the
+ * repairs are spent, a `ContextOverflow` when no context window could shrink
+ * the request, a pause for approval, and journal failures.
+ */
+export type AgentError =
+  | HarnessError.Fatal
+  | HarnessError.InvalidOutput
+  | HarnessError.ContextOverflow
+  | Data_.Paused
+  | Journal.JournalMismatch
+  | Journal.JournalError
+
+// What the steps yield: effects with the agent's errors and no services.
+type Step<A> = Generator<Effect.Effect<unknown, AgentError>, A, unknown>
+
+/** Any toolkit an agent takes: effect's `Toolkit` (handlers from its layer), or one with handlers bound (MCP). */
+export type AnyToolkit = Toolkit.Toolkit<Record<string, Tool.Any>> | Toolkit.WithHandler<Record<string, Tool.Any>>
+
+/** An agent's configuration, built once by `Agent.make`. */
+export interface Config<O> {
+  readonly name: string
+  /** The model named on spans and used for pricing, when the reply does not say. */
+  readonly modelLabel: string | undefined
+  readonly fixed: ReadonlyArray<Prompt.Message>
+  readonly toolkit: AnyToolkit | undefined
+  readonly tools: ReadonlyArray<Tool.Any>
+  readonly toolsByName: Record<string, Tool.Any>
+  readonly idempotent: ReadonlySet<string>
+  /** Whether any tool may need approval (otherwise the check is skipped). */
+  readonly approvals: boolean
+  readonly toolTimeouts: ReadonlyMap<string, Duration.Duration>
+  readonly toolTimeout: Duration.Duration | undefined
+  readonly maxSteps: number
+  readonly concurrency: number | "unbounded"
+  readonly stopWhen: ((state: Data_.StopState) => boolean) | undefined
+  readonly output: Output<O> | undefined
+  readonly repairs: number
+  readonly retry: RetryPolicy.RetryPolicy
+}
+
+/** A structured final answer: its Schema, decoder, and encoding back to JSON text. */
+export interface Output<O> {
+  readonly schema: Schema.Top
+  readonly objectName: string
+  readonly decode: (u: unknown) => Effect.Effect<O, Schema.SchemaError>
+  /** A structured answer back to the Schema's JSON encoding (undefined if it does not encode). */
+  readonly encode: (value: unknown) => string | undefined
+}
+
+/** One run: its configuration, the services it read when it started, and its counters. */
+interface Run<O> {
+  readonly config: Config<O>
+  readonly model: DirectModel.Resolved
+  /** The journal; undefined for the passthrough one (no step descriptions to build). */
+  readonly journal: Journal.Service | undefined
+  readonly history: Store
+  readonly sink: ((event: AgentEvent.AgentEvent) => Effect.Effect<void>) | undefined
+  readonly budget: Budget.Service
+  readonly window: ContextWindow.Service | undefined
+  readonly traced: boolean
+  readonly services: Context.Context<never>
+  readonly responseFormat: DirectModel.ResponseFormat
+  /** The toolkit with its handlers, made at the first tool call. */
+  handlers: Toolkit.WithHandler<Record<string, Tool.Any>> | undefined
+  /** Model calls so far. */
+  step: number
+  /** Messages this run appended since its last model call (the journal's request). */
+  sinceModel: Array<Prompt.Message>
+  lastInputTokens: number
+  truncated: number
+  repairs: number
+  readonly usage: { inputTokens: number; outputTokens: number; steps: number; toolCalls: number; cost: number | undefined }
+  readonly records: Array<Data_.StepRecord>
+}
+
+/** A `ContextOverflow` as a value: it calls for compaction, so the retry policy must not see it as recoverable. */
+class Overflow extends Data.TaggedError("Overflow")<{ readonly error: HarnessError.ContextOverflow }> {}
+
+// -----------------------------------------------------------------------------
+// Starting and resuming a run
+// -----------------------------------------------------------------------------
+
+export const run = <O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) =>
+  Effect.gen(function*(): Step<Data_.RunResult<O>> {
+    const run = yield* start(config, [])
+    // a conversation paused and never resumed: its calls are answered as denied
+    const denied = unanswered(yield* run.history.read)
+    yield* append(run, denied === undefined ? input : [denied, ...input])
+    return yield* loop(run, false)
+  })
+
+export const resume = <O>(config: Config<O>, paused: Data_.Paused, decisions: Readonly<Record<string, Data_.Decision>>) =>
+  Effect.gen(function*(): Step<Data_.RunResult<O>> {
+    const run = yield* start(config, paused.history?.content)
+    run.step = paused.step
+    const reply: Data_.ModelStep = { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }
+    const final = yield* afterTools(run, reply, yield* toolStep(run, paused.calls, decisions))
+    return yield* loop(run, final)
+  })
+
+// Every service the run uses, read once from the context.
+const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | undefined) =>
+  Effect.withFiber((fiber) => {
+    const services = fiber.context
+    const conversation = Context.getOrUndefined(services, Conversation.Conversation)
+    if (conversation === undefined && initial === undefined) {
+      return Effect.die(new Error(`Agent ${config.name}: resuming a run that used a Conversation needs it again`))
+    }
+    const journal = Context.get(services, Journal.Journal)
+    const run: Run<O> = {
+      config,
+      model: DirectModel.fromContext(services),
+      journal: journal === Journal.passthrough ? undefined : journal,
+      history: conversation !== undefined ? conversationStore(conversation) : localStore(initial!),
+      sink: Context.get(services, AgentEvent.Sink),
+      budget: Context.get(services, Budget.Budget),
+      window: Context.getOrUndefined(services, ContextWindow.ContextWindow),
+      traced: isTraced(services),
+      services,
+      // (a model without a fast path sends a JSON request with tools as text:
+      // see DirectModel.fromLanguageModel)
+      responseFormat: config.output === undefined
+        ? { type: "text" }
+        : { type: "json", objectName: config.output.objectName, schema: config.output.schema },
+      handlers: undefined,
+      step: 0,
+      sinceModel: [],
+      lastInputTokens: 0,
+      truncated: 0,
+      repairs: 0,
+      usage: { inputTokens: 0, outputTokens: 0, steps: 0, toolCalls: 0, cost: 0 },
+      records: []
+    }
+    return Effect.succeed(run)
+  })
+
+// -----------------------------------------------------------------------------
+// The loop
+// -----------------------------------------------------------------------------
+
+function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
+  const { config } = run
+  let final = forceFinal
+  while (true) {
+    if (run.step >= config.maxSteps) {
+      return yield* new HarnessError.BudgetExceeded({ limit: "steps", max: config.maxSteps, used: run.step + 1 })
+    }
+    const reply = run.traced ? yield* tracedModelStep(run, final) : yield* modelStep(run, final)
+    if (reply.toolCalls.length > 0) {
+      final = yield* afterTools(run, reply, yield* toolStep(run, reply.toolCalls, undefined))
+      continue
+    }
+    yield* observe(run, finished(run, record(run, reply, [])))
+    const answer = yield* finalAnswer(run, reply.text)
+    if (answer === undefined) continue // sent back for repair
+    const result: Data_.RunResult<O> = { output: answer.value, steps: run.records, usage: usageOf(run) }
+    yield* observe(run, () => AgentEvent.Finished({ agent: config.name, steps: run.step, usage: result.usage, output: answer.value }))
+    return result
+  }
+}
+
+// After a step that ran tools: its record, its event, and whether the stop
+// condition asks for the answer now (the next call then offers no tools).
+function* afterTools<O>(run: Run<O>, reply: Data_.ModelStep, calls: ReadonlyArray<Data_.ToolCallRecord>): Step<boolean> {
+  const done = record(run, reply, calls)
+  yield* observe(run, finished(run, done))
+  return run.config.stopWhen?.({ step: run.step, last: done, usage: usageOf(run) }) === true
+}
+
+// The final answer: the text, or the decoded structured answer; undefined
+// when an invalid answer was sent back for repair.
+function* finalAnswer<O>(run: Run<O>, text: string): Step<{ readonly value: O } | undefined> {
+  const output = run.config.output
+  if (output === undefined) return { value: text as O }
+  const decoded = yield* Answer.decode(output.decode, text, true)
+  if (decoded.ok) return { value: decoded.value }
+  if (run.repairs >= run.config.repairs) {
+    return yield* new HarnessError.InvalidOutput({ raw: text, issues: decoded.issues, attempts: run.repairs + 1 })
+  }
+  run.repairs++
+  yield* append(run, [Prompt.userMessage({ content: [Prompt.textPart({ text: Answer.repairRequest(decoded.issues, true) })] })])
+  return undefined
+}
+
+// -----------------------------------------------------------------------------
+// A model step
+// -----------------------------------------------------------------------------
+
+function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
+  const { budget, config } = run
+  const step = run.step + 1
+  yield* observe(run, () => AgentEvent.StepStarted({ agent: config.name, step }))
+  let prepared = yield* prepare(run, false)
+  if (budget.active) yield* budget.reserveStep(Math.max(run.lastInputTokens, prepared.tokens))
+  run.step = step
+  run.usage.steps++
+  let reply = yield* journaledCall(run, prepared.messages, final)
+  if (reply instanceof Overflow) {
+    // without a window nothing can shrink the request: the overflow is the answer
+    if (run.window === undefined) return yield* reply.error
+    // the provider counts differently than our tokenizer: shrink hard, call once more
+    prepared = yield* prepare(run, true)
+    reply = yield* journaledCall(run, prepared.messages, final)
+    if (reply instanceof Overflow) return yield* new HarnessError.RetriesExhausted({ attempts: 2, last: reply.error })
+  }
+  run.sinceModel = []
+  yield* account(run, reply, prepared.tokens)
+  const content: Array<Prompt.AssistantMessagePart> = []
+  if (reply.text.length > 0) content.push(Prompt.textPart({ text: reply.text }))
+  for (const call of reply.toolCalls) {
+    content.push(Prompt.toolCallPart({ id: call.id, name: call.name, params: call.params, providerExecuted: false }))
+  }
+  yield* append(run, [Prompt.assistantMessage({ content })], false)
+  return reply
+}
+
+// A model step in its span (only when a tracer is installed).
+const tracedModelStep = <O>(run: Run<O>, final: boolean) => {
+  const model = modelOf(run, undefined)
+  return Effect.withSpan(Effect.gen(() => modelStep(run, final)), `chat ${model ?? run.config.name}`, {
+    attributes: {
+      "gen_ai.operation.name": "chat",
+      "gen_ai.agent.name": run.config.name,
+      ...(model === undefined ? {} : { "gen_ai.request.model": model }),
+      "harness.step": run.step + 1
+    },
+    // a stack trace per span is the largest cost of a step; the span names say where
+    captureStackTrace: false
+  })
+}
+
+// The request's messages: the history, or the window's view of it (trimmed
+// or compacted, with an event for each).
+function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: ReadonlyArray<Prompt.Message>; readonly tokens: number }> {
+  const { config, history, window } = run
+  if (window === undefined) {
+    // a copy: the request must not change as the history grows
+    const messages = history.readNow !== undefined ? history.readNow() : yield* history.read
+    return { messages: config.fixed.concat(messages), tokens: 0 }
+  }
+  const prepared = yield* window.prepare(history.owner, { fixed: config.fixed, history: yield* history.read, tools: config.tools, force }).pipe(
+    // a summarizer that fails recoverably was tried once (retry the summarizer to retry it)
+    Effect.catchIf(HarnessError.isRecoverable, (last) => Effect.fail(new HarnessError.RetriesExhausted({ attempts: 1, last })))
+  ) as Effect.Effect<ContextWindow.Prepared, AgentError>
+  const step = run.step + 1
+  if (prepared.compaction !== undefined) {
+    const compaction = prepared.compaction
+    yield* history.replace(compaction.count, compaction.replacement)
+    yield* observe(run, () =>
+      AgentEvent.ContextTrimmed({
+        agent: config.name,
+        step,
+        strategy: "compact",
+        messages: compaction.count,
+        tokensBefore: compaction.tokensBefore,
+        tokensAfter: prepared.tokens
+      }))
+  }
+  if (prepared.truncated > run.truncated) {
+    const messages = prepared.truncated - run.truncated
+    run.truncated = prepared.truncated
+    yield* observe(run, () =>
+      AgentEvent.ContextTrimmed({
+        agent: config.name,
+        step,
+        strategy: "truncate",
+        messages,
+        tokensBefore: prepared.tokensBefore,
+        tokensAfter: prepared.tokens
+      }))
+  }
+  return prepared
+}
+
+// One model call, journaled when the run has a journal: the journal's request
+// is the messages the run appended since its previous model call (see the
+// Agent module docs). An overflow is not recorded: the call runs again after
+// compaction.
+function* journaledCall<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, final: boolean): Step<Data_.ModelStep | Overflow> {
+  const { config } = run
+  const reply = callModel(run, {
+    prompt: Prompt.fromMessages(messages),
+    tools: config.tools,
+    toolChoice: final ? "none" : "auto",
+    responseFormat: run.responseFormat
+  })
+  if (run.journal === undefined) {
+    const answer = yield* reply
+    return answer instanceof Overflow ? answer : toStep(answer, final, config.output?.encode)
+  }
+  return yield* run.journal.step(
+    { kind: "model", name: config.name, request: { step: run.step, messages: run.sinceModel.map(messageJson) } },
+    Data_.ModelStep,
+    Effect.flatMap(reply, (reply) =>
+      reply instanceof Overflow ? Effect.fail(reply) : Effect.succeed(toStep(reply, final, config.output?.encode)))
+  ).pipe(Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow)))
+}
+
+// The model call with the agent's retry policy, set up only after a
+// recoverable failure (see harness/internal/retry.ts).
+const callModel = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<DirectModel.Reply | Overflow, AgentError> =>
+  Effect.catch(run.model.generate(request), (error) => {
+    const first = HarnessError.fromAiError(error)
+    if (first._tag === "ContextOverflow") return Effect.succeed(new Overflow({ error: first }))
+    if (!HarnessError.isRecoverable(first)) return Effect.fail(first)
+    const again = Effect.catch(run.model.generate(request), (error) => {
+      const mapped = HarnessError.fromAiError(error)
+      return Effect.fail(mapped._tag === "ContextOverflow" ? new Overflow({ error: mapped }) : mapped)
+    })
+    return retryFrom(run.config.name, run.config.retry, first, again).pipe(
+      Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow))
+    )
+  })
+
+// What the journal records of a reply. A structured answer the provider
+// decoded from its own wire form is recorded in the Schema's encoding, so the
+// final answer decodes the same way live and on replay.
+const toStep = (
+  reply: DirectModel.Reply,
+  final: boolean,
+  encode: ((value: unknown) => string | undefined) | undefined
+): Data_.ModelStep => ({
+  text: reply.structured === undefined || encode === undefined ? reply.text : encode(reply.structured.value) ?? reply.text,
+  toolCalls: final ? [] : reply.toolCalls,
+  finishReason: reply.finishReason,
+  usage: {
+    ...(reply.usage.inputTokens === undefined ? {} : { inputTokens: reply.usage.inputTokens }),
+    ...(reply.usage.outputTokens === undefined ? {} : { outputTokens: reply.usage.outputTokens }),
+    ...(reply.usage.cachedInputTokens === undefined ? {} : { cachedInputTokens: reply.usage.cachedInputTokens })
+  },
+  ...(reply.model === undefined ? {} : { model: reply.model })
+})
+
+// The model named on spans and priced: the reply's, the agent's label, or the provider's id.
+const modelOf = (run: Run<unknown>, reply: Data_.ModelStep | undefined): string | undefined =>
+  reply?.model ?? run.config.modelLabel ?? run.model.modelId
+
+// A model call's usage: the run's counters, its span, its budget, its event.
+function* account<O>(run: Run<O>, reply: Data_.ModelStep, preparedTokens: number): Step<void> {
+  const { budget, usage } = run
+  const model = modelOf(run, reply)
+  run.lastInputTokens = reply.usage.inputTokens ?? preparedTokens
+  usage.inputTokens += reply.usage.inputTokens ?? 0
+  usage.outputTokens += reply.usage.outputTokens ?? 0
+  if (usage.cost !== undefined) {
+    const price = budget.price(model)
+    usage.cost = price === undefined ? undefined : usage.cost + Budget.costOf(reply.usage, price)
+  }
+  if (run.traced) {
+    yield* Effect.annotateCurrentSpan({
+      "gen_ai.usage.input_tokens": reply.usage.inputTokens ?? 0,
+      "gen_ai.usage.output_tokens": reply.usage.outputTokens ?? 0,
+      "gen_ai.response.finish_reasons": [reply.finishReason],
+      ...(reply.model === undefined ? {} : { "gen_ai.response.model": reply.model })
+    })
+  }
+  if (budget.active) {
+    yield* budget.record(reply.usage, model)
+    yield* budget.check
+  }
+  yield* observe(run, () => AgentEvent.UsageUpdated({ agent: run.config.name, step: run.step, usage: usageOf(run) }))
+}
+
+// -----------------------------------------------------------------------------
+// A tool step
+// -----------------------------------------------------------------------------
+
+const noDecision: Data_.Decision = { _tag: "Deny", reason: "No decision was given for this tool call." }
+
+function* toolStep<O>(
+  run: Run<O>,
+  calls: ReadonlyArray<Data_.PendingCall>,
+  given: Readonly<Record<string, Data_.Decision>> | undefined
+): Step<ReadonlyArray<Data_.ToolCallRecord>> {
+  const { config } = run
+  if (run.budget.active) yield* run.budget.reserveToolCalls(calls.length)
+  run.usage.toolCalls += calls.length
+  const decisions = config.approvals ? yield* approvals(run, calls, given) : undefined
+  const records = yield* Effect.forEach(calls, (call) => toolCall(run, call, decisions?.get(call.id)), {
+    concurrency: config.concurrency
+  })
+  yield* append(run, [Prompt.toolMessage({
+    content: records.map((record) =>
+      Prompt.toolResultPart({
+        id: record.id,
+        name: record.name,
+        isFailure: record.isFailure,
+        result: record.result,
+        providerExecuted: false
+      })
+    )
+  })])
+  return records
+}
+
+// The calls that need approval, asked of the context's approver (each answer
+// journaled), or of the caller through a pause.
+function* approvals<O>(
+  run: Run<O>,
+  calls: ReadonlyArray<Data_.PendingCall>,
+  given: Readonly<Record<string, Data_.Decision>> | undefined
+): Step<ReadonlyMap<string, Data_.Decision>> {
+  const { config } = run
+  const step = run.step
+  const decisions = new Map<string, Data_.Decision>()
+  const pending: Array<Data_.PendingCall> = []
+  const messages = yield* run.history.read
+  for (const call of calls) {
+    if (yield* needsApproval(config.toolsByName, call, messages)) pending.push(call)
+  }
+  if (pending.length === 0) return decisions
+  yield* observe(run, () => AgentEvent.ApprovalRequested({ agent: config.name, step, pending }))
+  const approver = given === undefined ? Context.get(run.services, Data_.Approval) : undefined
+  if (given === undefined && approver === undefined) {
+    const history = yield* run.history.snapshot
+    return yield* new Data_.Paused({ agent: config.name, step, calls, pending, ...(history === undefined ? {} : { history }) })
+  }
+  for (const call of pending) {
+    const ask = given !== undefined ? Effect.succeed(given[call.id] ?? noDecision) : approver!({ agent: config.name, step, call })
+    decisions.set(call.id, yield* Journal.step(
+      { kind: "input", name: `${config.name}/approval`, request: { step, id: call.id, name: call.name, params: call.params } },
+      Data_.Decision,
+      ask
+    ).pipe(Effect.provideContext(run.services)))
+  }
+  return decisions
+}
+
+/** Whether a call needs the caller's approval before it runs. */
+const needsApproval = (
+  tools: Record<string, Tool.Any>,
+  call: Data_.PendingCall,
+  messages: ReadonlyArray<Prompt.Message>
+): Effect.Effect<boolean> => {
+  const tool = Object.hasOwn(tools, call.name) ? tools[call.name] : undefined
+  const rule = tool?.needsApproval
+  if (rule === undefined || rule === false) return Effect.succeed(false)
+  if (rule === true) return Effect.succeed(true)
+  // arguments that do not decode will fail as a bad call: nothing to approve
+  const decoded = Schema.decodeUnknownOption(tool!.parametersSchema as Schema.Codec<unknown, unknown>)(call.params)
+  if (Option.isNone(decoded)) return Effect.succeed(false)
+  const answer = rule(decoded.value, { toolCallId: call.id, messages })
+  return typeof answer === "boolean" ? Effect.succeed(answer) : answer
+}
+
+// One tool call: its events and span around the journaled call.
+const toolCall = <O>(run: Run<O>, call: Data_.PendingCall, decision: Data_.Decision | undefined) => {
+  const steps = Effect.gen(() => journaledTool(run, call, decision))
+  const traced = run.traced
+    ? Effect.withSpan(steps, `execute_tool ${call.name}`, {
+      attributes: { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.id },
+      captureStackTrace: false
+    })
+    : steps
+  const sink = run.sink
+  if (sink === undefined) return traced
+  const { name } = run.config
+  const step = run.step
+  return Effect.gen(function*() {
+    yield* sink(AgentEvent.ToolCalled({ agent: name, step, ...call }))
+    const record = yield* traced
+    yield* sink(AgentEvent.ToolReturned({ agent: name, step, id: record.id, name: record.name, isFailure: record.isFailure, result: record.result }))
+    return record
+  })
+}
+
+// A call as a journaled tool step. A denied call does not run and is not
+// journaled (its decision is).
+function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_.Decision | undefined): Step<Data_.ToolCallRecord> {
+  if (decision?._tag === "Deny") {
+    // the shape of effect's Tool.ExecutionFailure
+    const result = { type: "execution-denied", reason: decision.reason ?? "The user denied this tool call." }
+    return { ...call, isFailure: true, failure: "denied", result }
+  }
+  const params = decision?._tag === "Edit" ? decision.params : call.params
+  const { config } = run
+  const tool = Object.hasOwn(config.toolsByName, call.name) ? config.toolsByName[call.name] : undefined
+  const execute = tool === undefined
+    ? Effect.succeed(errorResult(
+      "unknown-tool",
+      "UnknownTool",
+      `There is no tool named "${call.name}". Available tools: ${Object.keys(config.toolsByName).join(", ")}`
+    ))
+    : executeTool(run, tool, call.id, params)
+  let step: Data_.ToolStep
+  if (run.journal === undefined) step = yield* execute
+  else {
+    const idempotent = config.idempotent.has(call.name) || (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
+    step = yield* run.journal.step(
+      {
+        kind: "tool",
+        name: call.name,
+        request: { id: call.id, name: call.name, params },
+        idempotent,
+        ...(idempotent
+          ? {}
+          : { unknownOutcome: errorResult("handler", "UnknownOutcome", Journal.unknownOutcomeMessage(call.name)) })
+      },
+      Data_.ToolStep,
+      execute
+    )
+  }
+  return { id: call.id, name: call.name, params, isFailure: step.isFailure, failure: step.failure, result: step.result }
+}
+
+// Runs a tool through the toolkit's handler (effect's public `handle`), and
+// makes every way it can go wrong a result the model reads: bad arguments, a
+// failure, a defect (a handler that throws), a result that is not JSON, a
+// timeout. Only an interruption of the run stays an interruption.
+const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep> => {
+  const call = Effect.flatMap(handlersOf(run), (handlers) => handlers.handle(tool.name, params as never, id)).pipe(
+    Effect.flatMap((results) => Stream.runLast(Stream.filter(results, (result) => !result.preliminary))),
+    Effect.map((last): Data_.ToolStep => {
+      if (Option.isNone(last)) return errorResult("handler", "ToolFailed", `${tool.name} returned no result`)
+      const { encodedResult, failureOrigin, isFailure } = last.value
+      if (!isJson(encodedResult)) {
+        return errorResult("handler", "InvalidResult", `${tool.name} returned a result that cannot be sent as JSON`)
+      }
+      return isFailure
+        ? { isFailure: true, failure: failureOrigin === "parameters" ? "parameters" : "handler", result: encodedResult }
+        : { isFailure: false, result: encodedResult }
+    }),
+    Effect.catchCause((cause) => {
+      // an interrupted run stays interrupted; everything else becomes a result
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const error = Cause.findErrorOption(cause)
+      if (Option.isSome(error)) return Effect.succeed(failureResult(tool, error.value))
+      return Effect.succeed(errorResult("defect", "ToolCrashed", `${tool.name} crashed: ${messageOf(Cause.squash(cause))}`))
+    }),
+    runsInContext
+  )
+  const limit = run.config.toolTimeouts.get(tool.name) ?? run.config.toolTimeout
+  return limit === undefined ? call : Effect.timeoutOrElse(call, {
+    duration: limit,
+    orElse: () =>
+      Effect.succeed(errorResult("handler", "ToolTimedOut", `${tool.name} did not finish within ${Duration.format(limit)}`))
+  })
+}
+
+// The toolkit with its handlers: made once per run, at its first tool call,
+// through effect's public Toolkit API (a toolkit with bound handlers, such as
+// an MCP server's, is used as it is).
+const handlersOf = <O>(run: Run<O>): Effect.Effect<Toolkit.WithHandler<Record<string, Tool.Any>>> => {
+  if (run.handlers !== undefined) return Effect.succeed(run.handlers)
+  const toolkit = run.config.toolkit!
+  const made = Effect.isEffect(toolkit)
+    ? runsInContext(toolkit as Toolkit.Toolkit<Record<string, Tool.Any>>)
+    : Effect.succeed(toolkit)
+  return Effect.tap(made, (handlers) => Effect.sync(() => void (run.handlers = handlers)))
+}
+
+// The handlers' services: `Agent.make` lists them in the agent's requirements,
+// so they are in the context every run of the loop runs in.
+const runsInContext = <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> => effect as Effect.Effect<A, E>
+
+const isJson = (value: unknown): boolean => {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true
+  if (typeof value === "number") return Number.isFinite(value)
+  try {
+    JSON.stringify(value)
+    return typeof value === "object"
+  } catch {
+    return false
+  }
+}
+
+const errorResult = (failure: Data_.FailureKind, error: string, message: string): Data_.ToolStep => ({
+  isFailure: true,
+  failure,
+  result: { error, message }
+})
+
+const messageOf = (u: unknown): string =>
+  typeof u === "object" && u !== null && "message" in u && typeof u.message === "string" && u.message.length > 0
+    ? u.message
+    : String(u)
+
+// The typed failure of a tool (failureMode "error"), encoded with its
+// failure Schema when it can be, so the model sees the tool's own error data.
+const failureResult = (tool: Tool.Any, error: unknown): Data_.ToolStep => {
+  if (AiError.isAiError(error)) {
+    const reason = error.reason
+    if (reason._tag === "ToolParameterValidationError") {
+      return errorResult("parameters", "InvalidParameters", `Invalid arguments for ${tool.name}: ${reason.description}`)
+    }
+    return errorResult("handler", "ToolFailed", reason.message)
+  }
+  const encoded = Schema.encodeUnknownOption(tool.failureSchema as Schema.Codec<unknown, unknown>)(error)
+  return {
+    isFailure: true,
+    failure: "handler",
+    result: Option.isSome(encoded) && isJson(encoded.value)
+      ? { error: "ToolFailed", message: messageOf(error), failure: encoded.value }
+      : { error: "ToolFailed", message: messageOf(error) }
+  }
+}
+
+// -----------------------------------------------------------------------------
+// History, records and events
+// -----------------------------------------------------------------------------
+
+// Appends to the history; `sent` messages are also the next model call's
+// journal request (everything but the model's own reply).
+const append = <O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, sent = true): Effect.Effect<void> => {
+  if (sent) run.sinceModel.push(...messages)
+  if (run.history.appendNow === undefined) return run.history.append(messages)
+  run.history.appendNow(messages)
+  return Effect.void
+}
+
+const record = <O>(run: Run<O>, step: Data_.ModelStep, toolCalls: ReadonlyArray<Data_.ToolCallRecord>): Data_.StepRecord => {
+  const record: Data_.StepRecord = {
+    step: run.step,
+    failed: toolCalls.some((call) => call.isFailure && call.failure !== "denied"),
+    finishReason: step.finishReason,
+    text: step.text,
+    toolCalls,
+    inputTokens: step.usage.inputTokens,
+    outputTokens: step.usage.outputTokens
+  }
+  run.records.push(record)
+  return record
+}
+
+const finished = <O>(run: Run<O>, record: Data_.StepRecord) => () =>
+  AgentEvent.StepFinished({
+    agent: run.config.name,
+    step: record.step,
+    failed: record.failed,
+    toolCalls: record.toolCalls.length,
+    finishReason: record.finishReason,
+    inputTokens: record.inputTokens,
+    outputTokens: record.outputTokens
+  })
+
+// An event, built only when somebody listens.
+const observe = <O>(run: Run<O>, event: () => AgentEvent.AgentEvent): Effect.Effect<void> =>
+  run.sink === undefined ? Effect.void : run.sink(event())
+
+export const usageOf = <O>(run: Run<O>): Budget.Usage => ({
+  ...run.usage,
+  totalTokens: run.usage.inputTokens + run.usage.outputTokens
+})
+
+/** The structured output of an agent: its decoder (every issue listed) and its JSON encoding. */
+export const output = <O, RO>(schema: Schema.Codec<O, any, RO>, name: string): Output<O> => {
+  const encode = Schema.encodeUnknownSync(schema as Schema.Codec<unknown, unknown>)
+  const decode = Schema.decodeUnknownEffect(schema, { errors: "all" })
+  return {
+    schema,
+    objectName: name.replace(/[^a-zA-Z0-9_-]/g, "_"),
+    // the Schema's services are in the agent's requirements (see runsInContext)
+    decode: (u) => runsInContext(decode(u)),
+    encode: (value) => {
+      try {
+        return JSON.stringify(encode(value))
+      } catch {
+        return undefined
+      }
+    }
+  }
+}

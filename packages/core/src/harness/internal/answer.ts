@@ -1,0 +1,44 @@
+/**
+ * Reading a model's answer against the output Schema, and the repair request
+ * that sends an invalid answer back: the one implementation behind
+ * `Harness.prompt` and an agent's structured final answer.
+ *
+ * @internal
+ */
+import { Effect, type Schema } from "effect"
+
+/** A decoded answer, or the issues to send back for repair. */
+export type Decoded<O> =
+  | { readonly ok: true; readonly value: O }
+  | { readonly ok: false; readonly issues: string }
+
+/**
+ * Decodes an answer's text: empty answers and (for JSON) text that does not
+ * parse are issues like any Schema issue; every Schema issue is listed.
+ */
+export const decode = <O, R>(
+  decodeValue: (value: unknown) => Effect.Effect<O, Schema.SchemaError, R>,
+  text: string,
+  json: boolean
+): Effect.Effect<Decoded<O>, never, R> => {
+  if (text.trim().length === 0) return Effect.succeed({ ok: false, issues: "The answer was empty" })
+  let value: unknown = text
+  if (json) {
+    try {
+      value = JSON.parse(text)
+    } catch (error) {
+      return Effect.succeed({ ok: false, issues: `The answer is not valid JSON: ${(error as Error).message}` })
+    }
+  }
+  return decodeValue(value).pipe(
+    Effect.map((value): Decoded<O> => ({ ok: true, value })),
+    Effect.catchTag("SchemaError", (error) => Effect.succeed<Decoded<O>>({ ok: false, issues: error.message }))
+  )
+}
+
+/** The message that sends an invalid answer back to the model. */
+export const repairRequest = (issues: string, json: boolean): string =>
+  `Your previous answer was not valid.\nIssues:\n${issues}\n` +
+  (json
+    ? "Answer again with only a JSON value that satisfies the schema, and nothing else."
+    : "Answer again, correcting these issues.")

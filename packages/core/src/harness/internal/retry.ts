@@ -1,0 +1,49 @@
+/**
+ * Retrying after a first failure: the one implementation behind
+ * `Harness.retry` and the agent's model calls.
+ *
+ * @internal
+ */
+import { Effect, Schedule } from "effect"
+import * as HarnessError from "../HarnessError.ts"
+import * as RetryPolicy from "../RetryPolicy.ts"
+
+/**
+ * Retries `again` on `policy`, the recoverable `first` failure counting as
+ * the first attempt's. Most runs succeed at once, so callers set this up only
+ * after a recoverable failure: the schedule costs nothing on the happy path.
+ * Fatal errors pass through; when the policy gives up, the run fails with
+ * `RetriesExhausted { attempts, last }`. `OnRetry` is told about each retry.
+ */
+export const retryFrom = <A, E, R>(
+  name: string,
+  policy: RetryPolicy.RetryPolicy,
+  first: E,
+  again: Effect.Effect<A, E, R>
+): Effect.Effect<A, Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted, R> =>
+  Effect.suspend(() => {
+    let attempts = 1
+    let replayed = false
+    const observed = Schedule.tap(policy, ({ duration, input: error }) =>
+      Effect.flatMap(
+        Effect.service(RetryPolicy.OnRetry),
+        (onRetry) => onRetry({ harness: name, attempt: attempts, error, delay: duration })
+      ))
+    return Effect.suspend(() => {
+      if (!replayed) {
+        replayed = true
+        return Effect.fail(first)
+      }
+      attempts++
+      return again
+    }).pipe(
+      Effect.retry({
+        schedule: observed as Schedule.Schedule<unknown, E>,
+        while: (error: E) => HarnessError.isRecoverable(error)
+      }),
+      Effect.catchIf(
+        (error: E) => HarnessError.isRecoverable(error),
+        (last) => Effect.fail(new HarnessError.RetriesExhausted({ attempts, last: last as HarnessError.Recoverable }))
+      )
+    ) as Effect.Effect<A, Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted, R>
+  })
