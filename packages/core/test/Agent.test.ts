@@ -203,12 +203,21 @@ describe("Agent approvals", () => {
       TestModel.text("Done.")
     ])
 
+  it.effect("Harness.fallback without `on` does not swallow a pause: the caller still gets Paused", () =>
+    Effect.gen(function*() {
+      const backup = Harness.make("backup", (_: Prompt.RawInput) => Effect.succeed("fallback answer"))
+      const guarded = shop.pipe(Harness.fallback(backup))
+      const paused = yield* Harness.run(guarded, "refund R9").pipe(Effect.flip)
+      assert.strictEqual(paused._tag, "Paused")
+      expectTypeOf(paused).toEqualTypeOf<Agent.Paused>()
+    }).pipe(Effect.provide(Layer.merge(script(), ShopHandlers))))
+
   it.effect("pauses with the pending call, and resumes with an approval", () =>
     Effect.gen(function*() {
       refunds.length = 0
       const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
-      assert.strictEqual(paused._tag, "AgentPaused")
-      if (paused._tag !== "AgentPaused") return
+      assert.strictEqual(paused._tag, "Paused")
+      if (paused._tag !== "Paused") return
       assert.deepStrictEqual(paused.pending.map((call) => call.id), ["p2"])
       assert.deepStrictEqual(paused.calls.map((call) => call.id), ["p1", "p2"])
       assert.deepStrictEqual(refunds, [])
@@ -228,7 +237,7 @@ describe("Agent approvals", () => {
     Effect.gen(function*() {
       refunds.length = 0
       const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
-      if (paused._tag !== "AgentPaused") return assert.fail("expected a pause")
+      if (paused._tag !== "Paused") return assert.fail("expected a pause")
       yield* shop.resume(paused, { p2: Agent.deny("too much") })
       const denied = resultsOf((yield* TestModel.requests)[1]!.prompt)[1]!
       assert.isTrue(denied.isFailure)
@@ -240,7 +249,7 @@ describe("Agent approvals", () => {
     Effect.gen(function*() {
       refunds.length = 0
       const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
-      if (paused._tag !== "AgentPaused") return assert.fail("expected a pause")
+      if (paused._tag !== "Paused") return assert.fail("expected a pause")
       yield* shop.resume(paused, { p2: Agent.edit({ id: "R9", amount: 40 }) })
       assert.deepStrictEqual(refunds, ["R9:40"])
     }).pipe(Effect.provide(Layer.merge(script(), ShopHandlers))))
@@ -265,7 +274,7 @@ describe("Agent approvals", () => {
     Effect.gen(function*() {
       refunds.length = 0
       const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
-      if (paused._tag !== "AgentPaused") return assert.fail("expected a pause")
+      if (paused._tag !== "Paused") return assert.fail("expected a pause")
       assert.isUndefined(paused.history)
       yield* shop.resume(paused, { p2: Agent.approve })
       const history = yield* Conversation.messages
@@ -278,7 +287,7 @@ describe("Agent state, events and journal", () => {
     Effect.gen(function*() {
       refunds.length = 0
       const paused = yield* Agent.run(shop, "refund R9").pipe(Effect.flip)
-      assert.strictEqual(paused._tag, "AgentPaused")
+      assert.strictEqual(paused._tag, "Paused")
       yield* Agent.run(shop, "never mind, where is A1?")
       const [, second] = yield* TestModel.requests
       assert.deepStrictEqual(second!.prompt.content.map((m) => m.role), ["system", "user", "assistant", "tool", "user"])
@@ -442,7 +451,7 @@ describe("Agent types", () => {
     expectTypeOf<Harness.Harness.Input<typeof rendered>>().toEqualTypeOf<{ id: string }>()
 
     const program = Agent.run(shop, "hi")
-    program.pipe(Effect.catchTag("AgentPaused", (paused) => Effect.succeed(paused.pending.length)))
+    program.pipe(Effect.catchTag("Paused", (paused) => Effect.succeed(paused.pending.length)))
     program.pipe(Effect.catchTag("BudgetExceeded", (e) => Effect.succeed(e.limit)))
     // @ts-expect-error recoverable model errors are retried inside the agent
     program.pipe(Effect.catchTag("RateLimited", () => Effect.succeed("")))

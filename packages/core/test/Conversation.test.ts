@@ -129,10 +129,10 @@ describe("Conversation", () => {
       assert.deepStrictEqual(again.messages[1], { role: "user", content: "Where is my bag?", options: {} })
     }))
 
-  it.effect("an unknown version or broken JSON fails with ConversationImportError", () =>
+  it.effect("an unknown version or broken JSON fails with ImportError", () =>
     Effect.gen(function*() {
       const future = yield* Conversation.importJson(JSON.stringify({ version: 99, messages: [] })).pipe(Effect.flip)
-      assert.strictEqual(future._tag, "ConversationImportError")
+      assert.strictEqual(future._tag, "ImportError")
       const broken = yield* Conversation.importJson("{ nope").pipe(Effect.flip)
       assert.include(broken.message, "Not JSON")
     }))

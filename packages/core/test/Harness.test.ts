@@ -124,7 +124,7 @@ for (const direct of [true, false]) describe(`Harness.prompt (${direct ? "Direct
 
   it.effect("a system message is put first", () =>
     Effect.gen(function*() {
-      const say = Harness.prompt({ name: "say", output: Schema.String, render: (s: string) => s, system: "Be brief." })
+      const say = Harness.prompt({ name: "say", output: Schema.String, render: (s: string) => s, instructions: "Be brief." })
       yield* Harness.run(say, "hello")
       const [request] = yield* TestModel.requests
       assert.deepStrictEqual(request!.prompt.content.map((m) => m.role), ["system", "user"])

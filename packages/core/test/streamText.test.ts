@@ -51,7 +51,7 @@ for (const direct of [true, false]) {
 
     it.effect("sends the system message and the tools; tool calls come back complete, not run", () =>
       Effect.gen(function*() {
-        const result = yield* collect(Harness.streamText({ prompt: "Where is A-1?", system: "Be brief.", tools: [Lookup] }))
+        const result = yield* collect(Harness.streamText({ prompt: "Where is A-1?", instructions: "Be brief.", tools: [Lookup] }))
         assert.deepStrictEqual(result.calls, [{ id: "call_a", name: "lookup", params: { orderId: "A-1" } }])
         assert.strictEqual(result.finish?.type === "finish" ? result.finish.finishReason : "", "tool-calls")
         const [request] = yield* TestModel.requests

@@ -100,7 +100,7 @@ describe("soak", () => {
           Effect.provideService(RetryPolicy.OnRetry, () => Effect.sync(() => void retries++))
         )
         for (const fault of faults) faultsByKind[fault.kind] = (faultsByKind[fault.kind] ?? 0) + 1
-        repairs += requests.filter((request) => request.lastUserText.startsWith("Your final answer was not valid")).length
+        repairs += requests.filter((request) => request.lastUserText.startsWith("Your previous answer was not valid")).length
         const kinds = new Set(faults.map((fault) => fault.kind))
 
         if (Exit.isSuccess(exit)) {

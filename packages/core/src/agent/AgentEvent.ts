@@ -25,17 +25,14 @@ import { Context, Data, type Duration, Effect, Queue, Stream } from "effect"
 import type * as Budget from "../state/Budget.ts"
 import type * as HarnessError from "../harness/HarnessError.ts"
 import * as RetryPolicy from "../harness/RetryPolicy.ts"
+import type * as DirectModel from "../model/DirectModel.ts"
 
 /**
  * A tool call waiting for the caller's decision.
  *
  * @since 0.1.0
  */
-export interface PendingCall {
-  readonly id: string
-  readonly name: string
-  readonly params: unknown
-}
+export type PendingCall = DirectModel.ToolCall
 
 /**
  * The events of an agent run. `step` counts model calls from 1.

@@ -233,7 +233,8 @@ type Tagged = { readonly _tag: string }
 
 /**
  * Runs `that` harness on the same input when `self` fails with one of the
- * error tags in `on` (every error, when `on` is left out).
+ * error tags in `on` (without `on`, every error but an agent's `Paused`: a run
+ * waiting for approval has not failed, and falling back would lose it).
  *
  * @example
  * ```ts
@@ -268,8 +269,11 @@ export const fallback: {
     options?: { readonly on?: ReadonlyArray<string> | undefined }
   ) => {
     const on = options?.on === undefined ? undefined : new Set(options.on)
-    const matches = (error: E): boolean =>
-      on === undefined || (typeof error === "object" && error !== null && on.has((error as unknown as Tagged)._tag))
+    const tagOf = (error: E): string | undefined =>
+      typeof error === "object" && error !== null ? (error as unknown as Tagged)._tag : undefined
+    // without `on`, every failure but a pause: a run waiting for approval
+    // (an agent's `Paused`) has not failed, its caller must answer it
+    const matches = (error: E): boolean => on === undefined ? tagOf(error) !== "Paused" : on.has(tagOf(error)!)
     return make(
       `${self.name} ?? ${that.name}`,
       (input: In) => Effect.catchIf(self.run(input), matches, () => that.run(input))
@@ -278,12 +282,14 @@ export const fallback: {
 )
 
 /**
- * The errors left after `fallback`: all of them are handled when no tags are
- * given, otherwise those whose tag is not listed remain.
+ * The errors left after `fallback`: without tags, only an agent's `Paused`
+ * (a run waiting for approval is not a failure to fall back from); otherwise
+ * those whose tag is not listed remain.
  *
  * @since 0.1.0
  */
-export type FallbackError<E, Tags extends ReadonlyArray<string>> = [Tags] extends [never] ? never
+export type FallbackError<E, Tags extends ReadonlyArray<string>> = [Tags] extends [never]
+  ? Extract<E, { readonly _tag: "Paused" }>
   : Exclude<E, { readonly _tag: Tags[number] }>
 
 /**

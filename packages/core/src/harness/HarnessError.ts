@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import { Duration, Predicate, Schema } from "effect"
+import * as DirectModel from "../model/DirectModel.ts"
 
 /**
  * What a response had delivered before it broke off (a stream cut mid-way):
@@ -24,11 +25,7 @@ import { Duration, Predicate, Schema } from "effect"
  */
 export const PartialResponse = Schema.Struct({
   text: Schema.String,
-  toolCalls: Schema.Array(Schema.Struct({
-    id: Schema.String,
-    name: Schema.String,
-    params: Schema.Unknown
-  }))
+  toolCalls: Schema.Array(DirectModel.ToolCall)
 })
 
 /**

@@ -18,8 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Context, Effect, type Pull, Stream } from "effect"
-import type * as Schema from "effect/Schema"
+import { Array as Arr, Context, Effect, type Pull, Schema, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response, type Tool } from "effect/ai"
 
 /**
@@ -45,15 +44,21 @@ export interface Request {
 
 /**
  * A tool call the model asked for; `params` are the parsed JSON arguments, not
- * yet validated against the tool's Schema.
+ * yet validated against the tool's Schema. The one shape of a tool call across
+ * replies, partial responses, pauses, events and journals.
  *
  * @since 0.1.0
  */
-export interface ToolCall {
-  readonly id: string
-  readonly name: string
-  readonly params: unknown
-}
+export const ToolCall = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  params: Schema.Unknown
+})
+
+/**
+ * @since 0.1.0
+ */
+export interface ToolCall extends Schema.Schema.Type<typeof ToolCall> {}
 
 /**
  * Token counts of one call; `undefined` where the provider did not say.

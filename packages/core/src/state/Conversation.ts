@@ -191,7 +191,7 @@ export const DocumentV1 = Doc.DocumentV1
  *
  * @since 0.1.0
  */
-export class ImportError extends Schema.TaggedError<ImportError>()("ConversationImportError", {
+export class ImportError extends Schema.TaggedError<ImportError>()("ImportError", {
   message: Schema.String
 }) {}
 

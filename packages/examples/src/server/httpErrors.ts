@@ -90,7 +90,7 @@ export const fromError = (error: TriageError): HttpError => {
     case "BudgetExceeded":
       return { status: 402, error: error._tag, message: error.message }
     default:
-      // AgentPaused (no tool here needs approval) and journal errors (no durable run here) cannot happen
+      // Paused (no tool here needs approval) and journal errors (no durable run here) cannot happen
       return { status: 500, error: "Internal", message: "Internal error", log: true }
   }
 }

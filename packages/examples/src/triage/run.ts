@@ -140,7 +140,7 @@ const ticketLevel = (error: unknown): string | undefined => {
       return e.message
     case "ContentRefused":
       return `the model refused: ${oneLine(e.refusal ?? e.message, 120)}`
-    case "AgentPaused":
+    case "Paused":
       return e.message
     case "RetriesExhausted":
       return e.last._tag === "InvalidOutput" || e.last._tag === "ContextOverflow" ? oneLine(e.message, 160) : undefined

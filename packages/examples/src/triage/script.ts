@@ -94,7 +94,7 @@ const summaryOf = (t: TicketText) => {
 // The script
 // -----------------------------------------------------------------------------
 
-const repairMarker = "Your final answer was not valid"
+const repairMarker = "Your previous answer was not valid"
 
 const flat = (conversation: Kit.Conversation) => conversation.turns.flat()
 

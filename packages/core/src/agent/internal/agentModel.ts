@@ -9,18 +9,15 @@
 import { Context, type Effect, Schema } from "effect"
 import { Prompt } from "effect/ai"
 import type * as Budget from "../../state/Budget.ts"
+import * as DirectModel from "../../model/DirectModel.ts"
 
 // -----------------------------------------------------------------------------
 // Approvals
 // -----------------------------------------------------------------------------
 
-export const PendingCall = Schema.Struct({
-  id: Schema.String,
-  name: Schema.String,
-  params: Schema.Unknown
-})
+export const PendingCall = DirectModel.ToolCall
 
-export type PendingCall = typeof PendingCall.Type
+export type PendingCall = DirectModel.ToolCall
 
 export const Approve = Schema.TaggedStruct("Approve", {})
 export const Deny = Schema.TaggedStruct("Deny", { reason: Schema.optional(Schema.String) })
@@ -39,7 +36,7 @@ export type Decision = typeof Decision.Type
  * class): it can be stored and the run resumed in another process; `history`
  * holds the run's messages when the run had no `Conversation`.
  */
-export class Paused extends Schema.TaggedError<Paused>()("AgentPaused", {
+export class Paused extends Schema.TaggedError<Paused>()("Paused", {
   agent: Schema.String,
   step: Schema.Int,
   calls: Schema.Array(PendingCall),

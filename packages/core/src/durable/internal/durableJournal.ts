@@ -47,7 +47,7 @@ interface Slot {
 /** Scheduler turns without progress before an unmatched call is a mismatch. */
 const STALL_TURNS = 64
 
-const passthrough: Journal.Service = { step: (_step, _codec, run) => run, durable: false }
+const passthrough = Journal.passthrough
 
 const keyOf = (kind: string, name: string, request: unknown) => `${kind}\u0000${name}\u0000${canonicalJson(request)}`
 

@@ -44,8 +44,8 @@ export interface PromptOptions<I, O, IE, RI, RO> {
   readonly output: Schema.Codec<O, any, RO>
   /** Renders the (decoded) input into a prompt: a string is one user message. */
   readonly render: (input: I) => Prompt.RawInput
-  /** A system message put in front of the rendered prompt. */
-  readonly system?: string | undefined
+  /** The system message, put in front of the rendered prompt (named as `Agent.make`'s). */
+  readonly instructions?: string | undefined
   /** How many times an invalid answer is sent back for repair. Default 2. */
   readonly repairs?: number | undefined
   /** The name of the structured output, for providers that use one. Default: the harness's name. */
@@ -142,7 +142,7 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
         decoded.ok ? Effect.succeed(decoded.value) : repair(decoded.issues))
     })
 
-  const system = options.system
+  const system = options.instructions
   const render = (input: I): Prompt.Prompt => {
     const rendered = Messages.toPrompt(options.render(input))
     return system === undefined ? rendered : Prompt.setSystem(rendered, system)

@@ -22,8 +22,8 @@ import { isTraced } from "./tracing.ts"
 export interface StreamTextOptions {
   /** What to ask: a string is one user message; messages or a `Prompt` are sent as they are. */
   readonly prompt: Prompt.RawInput
-  /** A system message put in front of the prompt. */
-  readonly system?: string | undefined
+  /** The system message, put in front of the prompt (named as `Agent.make`'s). */
+  readonly instructions?: string | undefined
   /**
    * Tools the model may call. Their calls come back as complete `tool-call`
    * parts, with parsed but unvalidated arguments; they are not run.
@@ -58,7 +58,7 @@ const mapError = (error: AiError.AiError | Cause.Done): PromptError | Cause.Done
  * import { Harness } from "@effect-harness/core"
  * import { Console, Effect, Stream } from "effect"
  *
- * const program = Harness.streamText({ prompt: "Tell me about Paris", system: "Be brief." }).pipe(
+ * const program = Harness.streamText({ prompt: "Tell me about Paris", instructions: "Be brief." }).pipe(
  *   Stream.runForEach((part) => part.type === "text-delta" ? Console.log(part.delta) : Effect.void)
  * )
  * ```
@@ -71,7 +71,7 @@ export const streamText = (
   const rendered = Messages.toPrompt(options.prompt)
   const tools = options.tools ?? []
   const request: DirectModel.Request = {
-    prompt: options.system === undefined ? rendered : Prompt.setSystem(rendered, options.system),
+    prompt: options.instructions === undefined ? rendered : Prompt.setSystem(rendered, options.instructions),
     tools,
     toolChoice: options.toolChoice ?? (tools.length > 0 ? "auto" : "none"),
     responseFormat: textFormat
