@@ -120,7 +120,7 @@ export const conversationStoreSuite = <E>(options: {
         const unknown = freshSessionId()
         yield* a.save(unknown, JSON.stringify({ version: 99, messages: [] }), 0)
         const error = yield* Effect.flip(inStore(a, ConversationStore.load(unknown)))
-        assert.strictEqual(error._tag, "ConversationImportError")
+        assert.strictEqual(error._tag, "ImportError")
       }).pipe(Effect.scoped))
 
     it.effect("withSession loads, runs an agent in the session and saves it; a failed run saves nothing", () =>

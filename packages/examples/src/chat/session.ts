@@ -38,7 +38,7 @@ export const open = Effect.fn("session.open")(function*(directory: string, name:
   }
   const conversation = yield* ConversationStore.load(name).pipe(
     Effect.catchTags({
-      ConversationImportError: (error) =>
+      ImportError: (error) =>
         Effect.fail(
           new ExampleError({
             message: `Session ${name} in ${directory} is not a saved session (${oneLine(error.message, 120)}): ` +
