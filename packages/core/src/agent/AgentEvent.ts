@@ -1,10 +1,17 @@
 /**
- * What an agent run reports as it goes: steps started and finished, tool
- * calls and their results, approvals asked for, retries scheduled (with their
- * delay), context trimmed or compacted, and the usage so far.
+ * What an agent run reports as it goes: steps started and finished, the
+ * model's words and tool-call arguments as they stream in, tool calls and
+ * their results, approvals asked for, retries scheduled (with their delay)
+ * and streams restarted, context trimmed or compacted, and the usage so far.
  *
  * Events go to the {@link Sink} of the context (none by default: a run
- * without a listener builds no events). {@link stream} runs any effect and
+ * without a listener builds no events, and sends its requests unstreamed).
+ * With a listener, each model call streams: `TextDelta` and `ToolCallDelta`
+ * events arrive in order between the step's `StepStarted` and its
+ * `StepFinished`, and concatenated they are the step's text and arguments. A
+ * step retried after some of them went out is announced by
+ * `StreamRestarted`: what the step streamed so far is void, and the retried
+ * call streams again from its first word. {@link stream} runs any effect and
  * turns the events of the agents inside it into a `Stream`.
  *
  * @example
@@ -41,6 +48,21 @@ export type PendingCall = DirectModel.ToolCall
  */
 export type AgentEvent = Data.TaggedEnum<{
   StepStarted: { readonly agent: string; readonly step: number }
+  /** A piece of the step's answer text, as the model writes it (streamed runs only). */
+  TextDelta: { readonly agent: string; readonly step: number; readonly delta: string }
+  /**
+   * A piece of a tool call's JSON arguments, as the model writes them (streamed
+   * runs, providers that stream arguments). `ToolCalled` follows with the parsed
+   * arguments once the step ends.
+   */
+  ToolCallDelta: { readonly agent: string; readonly step: number; readonly id: string; readonly name: string; readonly delta: string }
+  /**
+   * The step's model call failed after some of its deltas went out and is
+   * called again: every `TextDelta` and `ToolCallDelta` of this step so far is
+   * void (`discarded` is the text they made), and the new call streams from
+   * its start. A `RetryScheduled` event tells the error and the delay.
+   */
+  StreamRestarted: { readonly agent: string; readonly step: number; readonly discarded: string }
   StepFinished: {
     readonly agent: string
     readonly step: number
@@ -95,6 +117,9 @@ export const {
   RetryScheduled,
   StepFinished,
   StepStarted,
+  StreamRestarted,
+  TextDelta,
+  ToolCallDelta,
   ToolCalled,
   ToolReturned,
   UsageUpdated
