@@ -99,6 +99,14 @@ export * as Agent from "./agent/Agent.ts"
 export * as RunStore from "./durable/RunStore.ts"
 
 /**
+ * What a run-store backend implements, for store implementers: the backend
+ * operations, what `list` reports of a run, and store failures with causes.
+ *
+ * @since 0.1.0
+ */
+export * as RunStoreBackend from "./durable/RunStoreBackend.ts"
+
+/**
  * Durable runs: record every step, resume after a crash without repeating work.
  *
  * @since 0.1.0

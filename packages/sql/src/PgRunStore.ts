@@ -29,7 +29,7 @@
  *
  * @since 0.1.0
  */
-import { Journal, RunStore } from "@effect-harness/core"
+import { Journal, RunStore, RunStoreBackend } from "@effect-harness/core"
 import { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Schema, type SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -132,9 +132,9 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
   }))
 
   const storeError = (runId: string, what: string) => (error: SqlError.SqlError) =>
-    RunStore.storeFailure(runId, what, error)
+    RunStoreBackend.storeFailure(runId, what, error)
 
-  const append = (runId: string, record: RunStore.RawRecord) =>
+  const append = (runId: string, record: RunStoreBackend.RawRecord) =>
     Effect.gen(function*() {
       // Inserted only when the previous entry exists and this one does not.
       const inserted = yield* sql<{ readonly sequence: number }>`

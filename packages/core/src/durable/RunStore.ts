@@ -33,6 +33,8 @@ import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import type * as FileSystem from "effect/FileSystem"
 import { JournalError, type Lease } from "./Journal.ts"
 import * as Owner from "./internal/runOwner.ts"
+import * as RunStoreBackend from "./RunStoreBackend.ts"
+import type { Backend } from "./RunStoreBackend.ts"
 import * as Codec from "./internal/runStoreCodec.ts"
 import * as FileStore from "./internal/runStoreFile.ts"
 import * as MemoryStore from "./internal/runStoreMemory.ts"
@@ -68,17 +70,6 @@ export const ToolStarted = Schema.TaggedStruct("ToolStarted", {
   request: Schema.Unknown
 })
 
-/**
- * The status of a run.
- *
- * @since 0.1.0
- */
-export const RunStatus = Schema.Literals(["running", "completed", "failed"])
-
-/**
- * @since 0.1.0
- */
-export type RunStatus = typeof RunStatus.Type
 
 /**
  * A change of the run's status: `running` when a process starts or resumes
@@ -87,7 +78,7 @@ export type RunStatus = typeof RunStatus.Type
  * @since 0.1.0
  */
 export const Status = Schema.TaggedStruct("Status", {
-  status: RunStatus,
+  status: RunStoreBackend.RunStatus,
   detail: Schema.optionalKey(Schema.String)
 })
 
@@ -115,23 +106,6 @@ export interface Record {
   readonly entry: Entry
 }
 
-/**
- * A run as `list` shows it: its status (that of its last `Status` entry when
- * that is the last entry, otherwise `running`), its number of entries and the
- * time of its last one. A run whose journal the store cannot read (the file
- * store: a journal that is not a file, a run directory without its journal)
- * is listed as `unreadable` with the reason in `detail`, and the other runs
- * are listed as usual; `prune` never deletes it.
- *
- * @since 0.1.0
- */
-export interface RunInfo {
-  readonly runId: string
-  readonly status: RunStatus | "unreadable"
-  readonly entries: number
-  readonly updatedAt: number
-  readonly detail?: string | undefined
-}
 
 /**
  * Which runs `prune` deletes: those whose last entry is older than
@@ -192,39 +166,21 @@ export interface Service {
  */
 export class RunStore extends Context.Service<RunStore, Service>()("@effect-harness/core/RunStore") {}
 
-/**
- * What a store backend implements; `make` adds the encoding, the checks and
- * the spans. For store implementers (`PgRunStore` is one).
- *
- * @since 0.1.0
- */
-export interface Backend {
-  /** Appends a record, failing with `reason: "conflict"` unless its sequence is the next one. */
-  readonly append: (runId: string, record: Codec.RawRecord) => Effect.Effect<void, JournalError>
-  /** The run's records as parsed JSON, in order, whose integrity the backend checked. */
-  readonly read: (runId: string) => Effect.Effect<ReadonlyArray<unknown>, JournalError>
-  readonly list: Effect.Effect<ReadonlyArray<RunInfo>, JournalError>
-  readonly delete: (runId: string) => Effect.Effect<void, JournalError>
-  /** Deletes the runs whose last entry is older than `cutoff` with a status in `statuses`. */
-  readonly prune?: (cutoff: number, statuses: ReadonlyArray<RunStatus>) => Effect.Effect<ReadonlyArray<string>, JournalError>
-  /** The run's lease, fresh or expired, if it has one. */
-  readonly lease: (runId: string) => Effect.Effect<Lease | undefined, JournalError>
-  /**
-   * Sets the run's lease to `next`, atomically, when the run has no lease, or
-   * its lease expired by `now`, or is held by `next.owner` or by `replace`.
-   * Returns the lease the run has afterwards (`next`, or the one that stays).
-   */
-  readonly swapLease: (runId: string, next: Lease, now: number, replace: string | undefined) => Effect.Effect<Lease, JournalError>
-  /** Removes the run's lease when `owner` holds it. */
-  readonly releaseLease: (runId: string, owner: string) => Effect.Effect<void, JournalError>
-}
+
 
 /**
- * A record as a backend receives it.
+ * The status of a run (see `RunStoreBackend.RunStatus`).
  *
  * @since 0.1.0
  */
-export type RawRecord = Codec.RawRecord
+export type RunStatus = RunStoreBackend.RunStatus
+
+/**
+ * What `list` reports of a run (see `RunStoreBackend.RunInfo`).
+ *
+ * @since 0.1.0
+ */
+export type RunInfo = RunStoreBackend.RunInfo
 
 // -----------------------------------------------------------------------------
 // Run ids and store failures (the same rules for every store)
@@ -293,48 +249,6 @@ export const validateRunId = (runId: string): JournalError | undefined => {
   return undefined
 }
 
-const describeCause = (cause: unknown): string => {
-  const parts: Array<string> = []
-  let current = cause
-  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
-    if (typeof current !== "object") {
-      parts.push(String(current))
-      break
-    }
-    const { code, detail, message } = current as { code?: unknown; detail?: unknown; message?: unknown }
-    let text = typeof message === "string" && message.length > 0 ? message : String(current)
-    if (typeof detail === "string" && detail.length > 0 && !text.includes(detail)) text += ` (${detail})`
-    if ((typeof code === "string" || typeof code === "number") && !text.includes(String(code))) text += ` [code ${code}]`
-    if (!parts.some((part) => part.includes(text))) parts.push(text)
-    current = (current as { cause?: unknown }).cause
-  }
-  return parts.join(": ")
-}
-
-/**
- * A store failure (`reason: "store"`) carrying the underlying error as its
- * `cause`, with the messages and codes of the whole cause chain in its detail
- * (`ENOSPC: no space left on device`, PostgreSQL's message and SQLSTATE).
- * For store implementers.
- *
- * @example
- * ```ts
- * import { RunStore } from "@effect-harness/core"
- *
- * const error = RunStore.storeFailure("run-1", "append", Object.assign(new Error("disk full"), { code: "ENOSPC" }))
- * error.detail // "append: disk full [code ENOSPC]"
- * ```
- *
- * @since 0.1.0
- */
-export const storeFailure = (runId: string, what: string, cause: unknown, sequence?: number): JournalError =>
-  new JournalError({
-    runId,
-    reason: "store",
-    detail: `${what}: ${describeCause(cause)}`,
-    cause,
-    ...(sequence === undefined ? {} : { sequence })
-  })
 
 const encodeEntry = Schema.encodeUnknownResult(Entry)
 const decodeEntry = Schema.decodeUnknownResult(Entry)
@@ -474,27 +388,11 @@ export const make = (backend: Backend): Service => {
 export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, () => make(MemoryStore.make()))
 
 /**
- * Options of the file store.
+ * Options of {@link layerFileSystem}.
  *
  * @since 0.1.0
  */
-export interface FileSystemOptions {
-  /** The directory holding the journals (created if missing). */
-  readonly directory: string
-  /**
-   * How long to wait for a run whose file another live process is writing
-   * before failing with `reason: "conflict"` (default 10 seconds).
-   */
-  readonly lockTimeout?: Duration.Input | undefined
-  /**
-   * A writer holds a run's file only for one append, and its hold expires
-   * after `staleAfter` (default 60 seconds): an expired hold is taken over, and
-   * a writer refuses to write on a hold past its expiry. A hold of a process
-   * of the same PID namespace on the same boot that is gone is taken over at
-   * once; a process of another namespace or host is never judged by its pid.
-   */
-  readonly staleAfter?: Duration.Input | undefined
-}
+export interface FileSystemOptions extends FileStore.Options {}
 
 /**
  * The embedded store: one directory, one append-only file per run, no

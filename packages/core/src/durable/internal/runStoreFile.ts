@@ -27,7 +27,7 @@
 import { Clock, Duration, Effect, Exit, FileSystem, Option, Semaphore } from "effect"
 import type { PlatformError } from "effect/PlatformError"
 import { JournalError, type Lease } from "../Journal.ts"
-import { type Backend, type FileSystemOptions, type RunInfo, type RunStatus, storeFailure } from "../RunStore.ts"
+import { type Backend, type RunInfo, type RunStatus, storeFailure } from "../RunStoreBackend.ts"
 import { current as currentProcess, holderDead } from "./processIdentity.ts"
 import type { RawRecord } from "./runStoreCodec.ts"
 import { encodeLine, parseLine, scan } from "./runStoreLines.ts"
@@ -117,7 +117,29 @@ interface Known {
   readonly lastSequence: number
 }
 
-export const make = Effect.fnUntraced(function*(options: FileSystemOptions) {
+/**
+ * Options of the file store.
+ *
+ */
+export interface Options {
+  /** The directory holding the journals (created if missing). */
+  readonly directory: string
+  /**
+   * How long to wait for a run whose file another live process is writing
+   * before failing with `reason: "conflict"` (default 10 seconds).
+   */
+  readonly lockTimeout?: Duration.Input | undefined
+  /**
+   * A writer holds a run's file only for one append, and its hold expires
+   * after `staleAfter` (default 60 seconds): an expired hold is taken over, and
+   * a writer refuses to write on a hold past its expiry. A hold of a process
+   * of the same PID namespace on the same boot that is gone is taken over at
+   * once; a process of another namespace or host is never judged by its pid.
+   */
+  readonly staleAfter?: Duration.Input | undefined
+}
+
+export const make = Effect.fnUntraced(function*(options: Options) {
   const fs = yield* FileSystem.FileSystem
   const root = options.directory.length > 1 ? options.directory.replace(/\/+$/, "") : options.directory
   const lockTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.lockTimeout ?? "10 seconds"))

@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import { JournalError } from "../Journal.ts"
 import type { Lease } from "../Journal.ts"
-import type { Backend, RunInfo } from "../RunStore.ts"
+import type { Backend, RunInfo } from "../RunStoreBackend.ts"
 import type { RawRecord } from "./runStoreCodec.ts"
 
 export const make = (): Backend => {
