@@ -11,10 +11,13 @@ const packages = ["core", "testing", "openai", "sql", "workflow", "examples"] as
 
 const root = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
-// Tests run against the sources of sibling packages, not their build output.
-const alias = Object.fromEntries(
-  ["core", "testing", "openai", "sql", "workflow"].map((name) => [`@effect-harness/${name}`, root(`./packages/${name}/src/index.ts`)])
-)
+// Tests run against the sources of sibling packages, not their build output:
+// a package's main entry is its src/index.ts, a subpath (such as
+// @effect-harness/testing/RunStoreSuite) the module of that name in its src/.
+const alias = ["core", "testing", "openai", "sql", "workflow"].flatMap((name) => [
+  { find: new RegExp(`^@effect-harness/${name}$`), replacement: root(`./packages/${name}/src/index.ts`) },
+  { find: new RegExp(`^@effect-harness/${name}/(\\w+)$`), replacement: root(`./packages/${name}/src/$1.ts`) }
+])
 
 export const projects: Array<TestProjectInlineConfiguration> = packages.map((name) => ({
   resolve: { alias },

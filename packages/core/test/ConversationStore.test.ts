@@ -8,18 +8,18 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
 import { encodeRunId } from "../src/durable/internal/runStoreFile.ts"
-import { conversationStoreSuite, freshSessionId } from "./support/conversationStoreSuite.ts"
+import * as ConversationStoreSuite from "@effect-harness/testing/ConversationStoreSuite"
 
 const build = <E>(layer: Layer.Layer<ConversationStore.ConversationStore, E>) =>
   Effect.map(Layer.build(layer), (context) => Context.get(context, ConversationStore.ConversationStore))
 
 // one process: both "instances" are the same store
-conversationStoreSuite({
+ConversationStoreSuite.suite({
   name: "memory",
   stores: Effect.map(build(ConversationStore.layerMemory), (store) => [store, store] as const)
 })
 
-conversationStoreSuite({
+ConversationStoreSuite.suite({
   name: "KeyValueStore",
   stores: Effect.map(
     build(ConversationStore.layerKeyValueStore.pipe(Layer.provide(KeyValueStore.layerMemory))),
@@ -34,7 +34,7 @@ const fileStore = (dir = directory) =>
   build(ConversationStore.layerFileSystem({ directory: dir }).pipe(Layer.provide(NodeFileSystem.layer)))
 
 // two stores on one directory: two processes, as far as the file system knows
-conversationStoreSuite({ name: "files", stores: Effect.all([fileStore(), fileStore()]) })
+ConversationStoreSuite.suite({ name: "files", stores: Effect.all([fileStore(), fileStore()]) })
 
 describe("ConversationStore (files)", () => {
   const sessionDir = (id: string) => join(directory, encodeRunId(id))
@@ -44,7 +44,7 @@ describe("ConversationStore (files)", () => {
   it.effect("keeps the two newest revisions, each a whole document of the current version", () =>
     Effect.gen(function*() {
       const store = yield* fileStore()
-      const id = freshSessionId()
+      const id = ConversationStoreSuite.freshSessionId()
       const conversation = yield* inStore(store, ConversationStore.load(id))
       for (let i = 0; i < 5; i++) {
         yield* conversation.append([Messages.user(`turn ${i}`)])
@@ -59,7 +59,7 @@ describe("ConversationStore (files)", () => {
   it.effect("a save that crashed before its link leaves a temporary file, and the last revision loads", () =>
     Effect.gen(function*() {
       const store = yield* fileStore()
-      const id = freshSessionId()
+      const id = ConversationStoreSuite.freshSessionId()
       const conversation = yield* inStore(store, ConversationStore.load(id))
       yield* conversation.append([Messages.user("kept")])
       yield* inStore(store, ConversationStore.save(conversation))
@@ -75,7 +75,7 @@ describe("ConversationStore (files)", () => {
     Effect.gen(function*() {
       const readOnly = mkdtempSync(join(tmpdir(), "conversation-store-ro-"))
       const store = yield* fileStore(readOnly)
-      const id = freshSessionId()
+      const id = ConversationStoreSuite.freshSessionId()
       chmodSync(readOnly, 0o500)
       // root ignores permissions: make the session's directory a file instead
       writeFileSync(join(readOnly, encodeRunId(id)), "not a directory")

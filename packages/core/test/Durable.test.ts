@@ -3,7 +3,7 @@ import { TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import * as Shop from "./fixtures/durableAgent.ts"
+import * as Shop from "@effect-harness/testing/DurableShop"
 
 const tags = (records: ReadonlyArray<RunStore.Record>) =>
   records.map((r) => r.entry._tag === "Status" ? `Status:${r.entry.status}` : `${r.entry._tag}:${r.entry.name}`)

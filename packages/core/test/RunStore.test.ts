@@ -22,7 +22,7 @@ import { join } from "node:path"
 import { crc32 } from "node:zlib"
 import { afterAll } from "vitest"
 import { encodeRunId } from "../src/durable/internal/runStoreFile.ts"
-import { freshRunId, runStoreSuite } from "./support/runStoreSuite.ts"
+import * as RunStoreSuite from "@effect-harness/testing/RunStoreSuite"
 
 const build = <E>(layer: Layer.Layer<RunStore.RunStore, E>) =>
   Effect.map(Layer.build(layer), (context) => Context.get(context, RunStore.RunStore))
@@ -31,7 +31,7 @@ const build = <E>(layer: Layer.Layer<RunStore.RunStore, E>) =>
 // memory
 // -----------------------------------------------------------------------------
 
-runStoreSuite({
+RunStoreSuite.suite({
   name: "memory",
   // one process: both "instances" are the same store
   stores: Effect.map(build(RunStore.layerMemory), (store) => [store, store] as const)
@@ -61,7 +61,7 @@ const editLine = (runId: string, sequence: number, edit: (json: string) => strin
     writeFileSync(path, lines.join("\n"))
   })
 
-runStoreSuite({
+RunStoreSuite.suite({
   name: "files",
   // two instances over one directory: two processes as far as the store knows
   stores: Effect.all([fileStore(), fileStore()]),
@@ -76,7 +76,7 @@ describe("RunStore.layerFileSystem", () => {
   it.effect("keeps one directory per run with one journal file, whatever characters the run id has", () =>
     Effect.gen(function*() {
       const store = yield* fileStore()
-      const runId = `tenant/42:${freshRunId("odd")}.../ü`
+      const runId = `tenant/42:${RunStoreSuite.freshRunId("odd")}.../ü`
       yield* store.append(runId, 0, { _tag: "Status", status: "running" })
       assert.deepStrictEqual(readdirSync(join(directory, encodeRunId(runId))), ["journal"])
       assert.notInclude(encodeRunId(runId), "/")
@@ -87,7 +87,7 @@ describe("RunStore.layerFileSystem", () => {
   it.live("takes over the file of a writer that died mid-append (its process is gone)", () =>
     Effect.gen(function*() {
       const store = yield* fileStore()
-      const runId = freshRunId("dead-writer")
+      const runId = RunStoreSuite.freshRunId("dead-writer")
       yield* store.append(runId, 0, { _tag: "Status", status: "running" })
       // a writer that was SIGKILLed while holding the file: pid 2^22+1 does not exist
       const dir = join(directory, encodeRunId(runId))
@@ -101,7 +101,7 @@ describe("RunStore.layerFileSystem", () => {
   it.live("waits for a live writer, then fails with a conflict naming it", () =>
     Effect.gen(function*() {
       const store = yield* fileStore({ lockTimeout: "200 millis" })
-      const runId = freshRunId("live-writer")
+      const runId = RunStoreSuite.freshRunId("live-writer")
       yield* store.append(runId, 0, { _tag: "Status", status: "running" })
       // held by this very process (alive), as if another fiber were mid-append
       const dir = join(directory, encodeRunId(runId))
@@ -137,7 +137,7 @@ describe("RunStore.layerFileSystem", () => {
   it.live("many appenders on one run across instances: every sequence written exactly once, in order", () =>
     Effect.gen(function*() {
       const stores = yield* Effect.all([fileStore(), fileStore(), fileStore()])
-      const runId = freshRunId("contended")
+      const runId = RunStoreSuite.freshRunId("contended")
       let next = 0
       const written: Array<string> = []
       yield* Effect.forEach(stores, (store, index) =>
@@ -202,7 +202,7 @@ describe("RunStore.layerFileSystem: damaged runs and failures", () => {
   it.effect("prune never deletes a run damaged in the middle, whatever its last line says", () =>
     Effect.gen(function*() {
       const store = yield* fileStore()
-      const runId = freshRunId("damaged-completed")
+      const runId = RunStoreSuite.freshRunId("damaged-completed")
       yield* store.append(runId, 0, { _tag: "Status", status: "running" })
       yield* store.append(runId, 1, { _tag: "Step", kind: "model", name: "m", request: 1, result: "ok", version: 1 })
       yield* store.append(runId, 2, { _tag: "Status", status: "completed" })

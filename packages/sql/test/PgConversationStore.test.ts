@@ -3,7 +3,7 @@ import { PgConversationStore } from "@effect-harness/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { afterAll, beforeAll } from "vitest"
-import { conversationStoreSuite, freshSessionId } from "../../core/test/support/conversationStoreSuite.ts"
+import * as ConversationStoreSuite from "@effect-harness/testing/ConversationStoreSuite"
 import { describeTarget, isCI, pgConfig, probe, testSchema, withSql } from "./support/pg.ts"
 
 const server = await probe()
@@ -34,13 +34,13 @@ if (!server.ok) {
   afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(testSchema)} CASCADE`)))
 
   // two pools: two processes as far as the database knows
-  conversationStoreSuite({ name: "PostgreSQL", stores: Effect.all([store(), store()]) })
+  ConversationStoreSuite.suite({ name: "PostgreSQL", stores: Effect.all([store(), store()]) })
 
   describe("PgConversationStore", () => {
     it.effect("one row per session, holding the latest document and its revision", () =>
       Effect.gen(function*() {
         const pg = yield* store()
-        const id = freshSessionId()
+        const id = ConversationStoreSuite.freshSessionId()
         yield* pg.save(id, `{"version":2,"id":"${id}","messages":[]}`, 0)
         yield* pg.save(id, `{"version":2,"id":"${id}","messages":[]}`, 1)
         const rows = yield* withSql((sql) =>
@@ -52,7 +52,7 @@ if (!server.ok) {
     it.effect("a refused statement is a ConversationStoreError with PostgreSQL's message", () =>
       Effect.gen(function*() {
         const pg = yield* store()
-        const id = freshSessionId()
+        const id = ConversationStoreSuite.freshSessionId()
         // a NUL byte: PostgreSQL refuses it in text
         const error = yield* Effect.flip(pg.save(id, "{\"a\":\"\u0000\"}", 0))
         assert.strictEqual(error._tag, "ConversationStoreError")

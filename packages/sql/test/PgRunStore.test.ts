@@ -3,7 +3,7 @@ import { PgRunStore } from "@effect-harness/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Context, Effect, Layer } from "effect"
 import { afterAll, beforeAll } from "vitest"
-import { freshRunId, runStoreSuite } from "../../core/test/support/runStoreSuite.ts"
+import * as RunStoreSuite from "@effect-harness/testing/RunStoreSuite"
 import { describeTarget, isCI, pgConfig, probe, testSchema, withSql } from "./support/pg.ts"
 
 const server = await probe()
@@ -43,7 +43,7 @@ if (!server.ok) {
       })
     )
 
-  runStoreSuite({
+  RunStoreSuite.suite({
     name: "PostgreSQL",
     // two pools: two processes as far as the database knows
     stores: Effect.all([store(), store()]),
@@ -65,7 +65,7 @@ if (!server.ok) {
       Effect.gen(function*() {
         const fresh = `${testSchema}.created_together`
         const stores = yield* Effect.all(Array.from({ length: 6 }, () => store({ table: fresh })), { concurrency: "unbounded" })
-        const runId = freshRunId("together")
+        const runId = RunStoreSuite.freshRunId("together")
         yield* stores[0]!.append(runId, 0, { _tag: "Status", status: "running" })
         assert.strictEqual((yield* stores[5]!.read(runId)).length, 1)
       }))
@@ -75,7 +75,7 @@ if (!server.ok) {
         const fresh = `${testSchema}.refusing`
         const runs = yield* store({ table: fresh })
         yield* withSql((sql) => sql`ALTER TABLE ${sql(fresh)} ADD CONSTRAINT small_records CHECK (length(record) < 200)`)
-        const runId = freshRunId("refused")
+        const runId = RunStoreSuite.freshRunId("refused")
         yield* runs.append(runId, 0, { _tag: "Status", status: "running" })
         const error = yield* Effect.flip(
           runs.append(runId, 1, { _tag: "Step", kind: "model", name: "m", request: 1, result: "x".repeat(500), version: 1 })
@@ -98,7 +98,7 @@ if (!server.ok) {
           table: Config.String("JOURNAL_TABLE")
         })
         const runs = yield* Effect.map(Layer.build(layer), (context) => Context.get(context, RunStore.RunStore))
-        const runId = freshRunId("config")
+        const runId = RunStoreSuite.freshRunId("config")
         yield* runs.append(runId, 0, { _tag: "Status", status: "running" })
         const other = yield* store()
         assert.strictEqual((yield* other.read(runId)).length, 1)
@@ -129,7 +129,7 @@ if (!server.ok) {
             Layer.build(PgRunStore.layer({ ...pgConfig, database, table: "agents.journal", createSchema: true })),
             (context) => Context.get(context, RunStore.RunStore)
           )
-          const runId = freshRunId("fresh")
+          const runId = RunStoreSuite.freshRunId("fresh")
           yield* runs.append(runId, 0, { _tag: "Status", status: "running" })
           assert.strictEqual((yield* runs.read(runId)).length, 1)
           // a second store on the same database finds the schema and the table

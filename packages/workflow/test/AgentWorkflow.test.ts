@@ -11,7 +11,7 @@ import { Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { Tool, Toolkit } from "effect/ai"
 import { TestClock } from "effect/testing"
 import { DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
-import * as Shop from "../../core/test/fixtures/durableAgent.ts"
+import * as Shop from "@effect-harness/testing/DurableShop"
 
 /** Yields until `check` holds (the in-memory engine runs on forked fibers). */
 const eventually = <A>(check: Effect.Effect<A | undefined, any, any>, turns = 2000) =>

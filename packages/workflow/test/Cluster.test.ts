@@ -11,7 +11,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { Tool, Toolkit } from "effect/ai"
 import { afterAll } from "vitest"
-import * as Shop from "../../core/test/fixtures/durableAgent.ts"
+import * as Shop from "@effect-harness/testing/DurableShop"
 import { clientLayer, describeTarget, isCI, probe, uniquePrefix, withSql } from "./support/pg.ts"
 
 const server = await probe()

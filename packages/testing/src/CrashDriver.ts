@@ -1,13 +1,43 @@
 /**
- * The crash test driver: runs the durable agent in child processes
- * (fixtures/crash-child.ts) and kills them with SIGKILL, right after each of
- * the first journal writes and at random moments, then resumes every run to
- * completion and checks it against an uninterrupted run:
+ * The crash test of a `RunStore`: runs the durable agent of `DurableShop` in
+ * child processes on the store and kills them with SIGKILL, right after each
+ * of the first journal writes and at random moments, then resumes every run
+ * to completion and checks it against an uninterrupted run:
  * - same answer, same usage, same history (except that a charge whose kill
  *   fell between its "started" entry and its result is reported to the model
  *   as having an unknown outcome);
  * - every charge (not idempotent) happened at most once, and exactly once when
  *   its result was recorded; every note (idempotent) at least once.
+ *
+ * The children build the store from a module of yours (its path and JSON
+ * options in {@link Options.store}), since a layer cannot cross a process
+ * boundary. `CRASH_SEED` replays the random kills of a failed run. It uses
+ * `@effect/vitest`'s `assert`, so it is a module of its own
+ * (`@effect-harness/testing/CrashDriver`), not part of the package's main
+ * entry.
+ *
+ * @example
+ * ```ts
+ * // fileStore.ts, next to the test:
+ * //   export const layer = (options: { directory: string }) =>
+ * //     RunStore.layerFileSystem(options).pipe(Layer.provide(NodeFileSystem.layer))
+ * import * as CrashDriver from "@effect-harness/testing/CrashDriver"
+ *
+ * // the body of a test (give it minutes: it starts about 120 processes)
+ * const crashTest = async () => {
+ *   const report = await CrashDriver.run({
+ *     name: "files",
+ *     store: { module: new URL("./fileStore.ts", import.meta.url).href, options: { directory: "/tmp/runs" } },
+ *     firstWrites: 16,
+ *     randomKills: 28,
+ *     concurrency: 3
+ *   })
+ *   CrashDriver.print(report)
+ *   CrashDriver.assertReport(report)
+ * }
+ * ```
+ *
+ * @since 0.1.0
  */
 import { assert } from "@effect/vitest"
 import { spawn } from "node:child_process"
@@ -15,10 +45,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { ChildConfig } from "../fixtures/crash-child.ts"
-import * as Shop from "../fixtures/durableAgent.ts"
+import * as Shop from "./DurableShop.ts"
+import type { ChildConfig, StoreModule } from "./internal/crashChild.ts"
 
-const childPath = fileURLToPath(new URL("../fixtures/crash-child.ts", import.meta.url))
+// the child next to this module: its source under the source condition, its build output otherwise
+const childPath = fileURLToPath(
+  new URL(`./internal/crashChild${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)
+)
 
 interface ChildResult {
   readonly code: number | null
@@ -75,18 +108,35 @@ const prng = (seed: number) => () => {
 
 type Kill = { readonly afterWrites: number } | { readonly atMs: number }
 
-export interface CrashOptions {
+/**
+ * What to crash, how often, and how many children at once.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The store's name, in the report. */
   readonly name: string
-  readonly store: ChildConfig["store"]
+  /**
+   * The module that builds the store in each child: it exports
+   * `layer(options): Layer<RunStore>`, called with `options` (JSON).
+   */
+  readonly store: StoreModule
   /** Kill after each of the first `firstWrites` journal writes (each scenario also gets a second kill). */
   readonly firstWrites: number
   /** Scenarios killed at a random moment. */
   readonly randomKills: number
   readonly concurrency: number
+  /** Latency of each model and tool call in the children, in ms. Default 2. */
   readonly latencyMs?: number | undefined
 }
 
-export interface CrashReport {
+/**
+ * What the crash test saw: the kills, the resumed runs, the side effects, and
+ * every failure (empty when the store is correct).
+ *
+ * @since 0.1.0
+ */
+export interface Report {
   readonly store: string
   readonly seed: number
   /** How long the uninterrupted run took, from `ready` to exit (random kills fall in the first 80%). */
@@ -137,7 +187,14 @@ const withBaselineResults = (history: unknown, baseline: unknown): unknown => {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
-export const runCrashSuite = async (options: CrashOptions): Promise<CrashReport> => {
+/**
+ * Runs the crash test: an uninterrupted run, then runs killed after each of
+ * the first `firstWrites` journal writes and at `randomKills` random moments,
+ * each resumed to completion and compared with the uninterrupted one.
+ *
+ * @since 0.1.0
+ */
+export const run = async (options: Options): Promise<Report> => {
   const started = performance.now()
   const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000)
   const random = prng(seed)
@@ -282,7 +339,12 @@ export const runCrashSuite = async (options: CrashOptions): Promise<CrashReport>
   }
 }
 
-export const printReport = (report: CrashReport) =>
+/**
+ * Prints the report: what was killed, what resumed, what ran twice.
+ *
+ * @since 0.1.0
+ */
+export const print = (report: Report) =>
   console.log(
     [
       `crash test [${report.store}] seed=${report.seed}: ${report.runs} runs, ${report.processes} processes, ${report.seconds} s ` +
@@ -299,8 +361,13 @@ export const printReport = (report: CrashReport) =>
     ].join("\n")
   )
 
-/** What every crash suite must show, whatever the store. */
-export const assertCrashReport = (report: CrashReport) => {
+/**
+ * What every crash test must show, whatever the store: no failure, at least
+ * 50 kills (16 right after a write, 10 at random moments), no charge twice.
+ *
+ * @since 0.1.0
+ */
+export const assertReport = (report: Report) => {
   assert.deepStrictEqual(report.failures, [])
   assert.isAtLeast(report.kills, 50)
   assert.isAtLeast(report.killsAfterWrite, 16)

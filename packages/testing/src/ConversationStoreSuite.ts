@@ -1,14 +1,44 @@
 /**
- * What every conversation store must do, run against each of them (memory,
- * files, PostgreSQL) through the public API. `stores` gives two instances
- * over the same storage: two processes, as far as the storage knows.
+ * The conformance suite of a `ConversationStore`: what every store (memory,
+ * files, PostgreSQL, yours) must do, through the public API. `stores` gives
+ * two instances over the same storage: two processes, as far as the storage
+ * knows.
+ *
+ * It registers `@effect/vitest` tests, so it is a module of its own
+ * (`@effect-harness/testing/ConversationStoreSuite`), not part of the
+ * package's main entry: importing `@effect-harness/testing` does not load
+ * Vitest.
+ *
+ * @example
+ * ```ts
+ * import { ConversationStore } from "@effect-harness/core"
+ * import * as ConversationStoreSuite from "@effect-harness/testing/ConversationStoreSuite"
+ * import { Context, Effect, Layer } from "effect"
+ *
+ * // in a test file: one describe block of tests for the store
+ * ConversationStoreSuite.suite({
+ *   name: "memory",
+ *   stores: Effect.map(Layer.build(ConversationStore.layerMemory), (context) => {
+ *     const store = Context.get(context, ConversationStore.ConversationStore)
+ *     return [store, store] as const
+ *   })
+ * })
+ * ```
+ *
+ * @since 0.1.0
  */
 import { Agent, Conversation, ConversationStore, HarnessError, Messages } from "@effect-harness/core"
-import { TestModel } from "@effect-harness/testing"
+import * as TestModel from "./TestModel.ts"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, type Scope } from "effect"
 
 let counter = 0
+
+/**
+ * A session id no other test (or test run, for shared stores) uses.
+ *
+ * @since 0.1.0
+ */
 export const freshSessionId = (prefix = "session") => `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`
 
 const texts = (conversation: Conversation.Service) =>
@@ -19,7 +49,13 @@ const texts = (conversation: Conversation.Service) =>
         : message.content.map((part) => (part.type === "text" ? part.text : `[${part.type}]`)).join("")
     ))
 
-export const conversationStoreSuite = <E>(options: {
+/**
+ * Registers the suite's tests for the store, in a `describe` block named
+ * after it.
+ *
+ * @since 0.1.0
+ */
+export const suite = <E>(options: {
   readonly name: string
   readonly stores: Effect.Effect<readonly [ConversationStore.Service, ConversationStore.Service], E, Scope.Scope>
 }) =>

@@ -1,15 +1,44 @@
 /**
- * One test suite for every RunStore (memory, files, PostgreSQL): fencing,
- * listing and pruning, and the Durable semantics on top of the store (replay,
- * mismatch, concurrent resume, unknown tool outcomes, migrations). Store
- * specific damage (a corrupted entry, a torn write, a record of another
- * format version) runs where the subject can inflict it.
+ * The conformance suite of a `RunStore`: what every store (memory, files,
+ * PostgreSQL, yours) must do for `Durable` runs to be correct. Fencing,
+ * listing and pruning, run ids, leases, and the Durable semantics on top of
+ * the store (replay, mismatch, concurrent resume, unknown tool outcomes,
+ * migrations). Store specific damage (a corrupted entry, a torn write, a
+ * record of another format version) runs where the subject can inflict it.
+ *
+ * It registers `@effect/vitest` tests, so it is a module of its own
+ * (`@effect-harness/testing/RunStoreSuite`), not part of the package's main
+ * entry: importing `@effect-harness/testing` does not load Vitest.
+ *
+ * @example
+ * ```ts
+ * import { RunStore } from "@effect-harness/core"
+ * import * as RunStoreSuite from "@effect-harness/testing/RunStoreSuite"
+ * import { Context, Effect, Layer } from "effect"
+ *
+ * // in a test file: one describe block of tests for the store
+ * RunStoreSuite.suite({
+ *   name: "memory",
+ *   // one process: both "instances" are the same store
+ *   stores: Effect.map(Layer.build(RunStore.layerMemory), (context) => {
+ *     const store = Context.get(context, RunStore.RunStore)
+ *     return [store, store] as const
+ *   })
+ * })
+ * ```
+ *
+ * @since 0.1.0
  */
 import { Durable, Journal, RunStore } from "@effect-harness/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Latch, type Scope, Schema } from "effect"
 import { TestClock } from "effect/testing"
 
+/**
+ * The store under test, and what the suite may do to its storage.
+ *
+ * @since 0.1.0
+ */
 export interface Subject {
   readonly name: string
   /** Two store instances over the same data, as two processes would have them. */
@@ -25,7 +54,12 @@ export interface Subject {
 }
 
 let counter = 0
-/** A run id no other test (or test run, for shared stores) uses. */
+
+/**
+ * A run id no other test (or test run, for shared stores) uses.
+ *
+ * @since 0.1.0
+ */
 export const freshRunId = (label: string) => `${label}-${Date.now().toString(36)}-${++counter}`
 
 const step = (name: string, calls: Array<string>, kind: Journal.Step["kind"] = "model") =>
@@ -40,7 +74,7 @@ const step = (name: string, calls: Array<string>, kind: Journal.Step["kind"] = "
 
 /**
  * A stand-in for a crash inside a test process: the run stops where it is,
- * without recording a status (the real thing, SIGKILL, is in crash.test.ts).
+ * without recording a status (the real thing, SIGKILL, is CrashDriver).
  */
 const crash = Effect.interrupt
 
@@ -92,7 +126,13 @@ const threeSteps = (calls: Array<string>, crashAfter = 3) =>
 const entryTags = (records: ReadonlyArray<RunStore.Record>) =>
   records.map((r) => r.entry._tag === "Status" ? `Status:${r.entry.status}` : `${r.entry._tag}:${r.entry.name}`)
 
-export const runStoreSuite = (subject: Subject) =>
+/**
+ * Registers the suite's tests for the store, in a `describe` block named
+ * after it.
+ *
+ * @since 0.1.0
+ */
+export const suite = (subject: Subject) =>
   describe(`RunStore: ${subject.name}`, () => {
     /** Runs `f` with the subject's first store in the context too. */
     const withStores = <A, E, R>(f: (store: RunStore.Service, other: RunStore.Service) => Effect.Effect<A, E, R>) =>
