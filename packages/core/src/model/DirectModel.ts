@@ -61,16 +61,22 @@ export const ToolCall = Schema.Struct({
 export interface ToolCall extends Schema.Schema.Type<typeof ToolCall> {}
 
 /**
- * Token counts of one call; `undefined` where the provider did not say.
+ * Token counts of one model call; absent or `undefined` where the provider
+ * did not say. The one per-call usage (a run's totals are `Budget.Usage`).
  *
  * @since 0.1.0
  */
-export interface Usage {
-  readonly inputTokens: number | undefined
-  readonly outputTokens: number | undefined
-  readonly cachedInputTokens?: number | undefined
-  readonly reasoningTokens?: number | undefined
-}
+export const Usage = Schema.Struct({
+  inputTokens: Schema.optional(Schema.Number),
+  outputTokens: Schema.optional(Schema.Number),
+  cachedInputTokens: Schema.optional(Schema.Number),
+  reasoningTokens: Schema.optional(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ */
+export interface Usage extends Schema.Schema.Type<typeof Usage> {}
 
 /**
  * One model reply.

@@ -34,6 +34,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import * as HarnessError from "../harness/HarnessError.ts"
+import type * as DirectModel from "../model/DirectModel.ts"
 import { type Harness, make as make_ } from "../harness/internal/harness.ts"
 
 /**
@@ -86,17 +87,6 @@ export interface Price {
 export type Pricing = (model: string) => Price | undefined
 
 /**
- * The token counts of one model call, as providers report them.
- *
- * @since 0.1.0
- */
-export interface CallUsage {
-  readonly inputTokens?: number | undefined
-  readonly outputTokens?: number | undefined
-  readonly cachedInputTokens?: number | undefined
-}
-
-/**
  * The cost of one call at a price, in US dollars.
  *
  * @example
@@ -108,7 +98,7 @@ export interface CallUsage {
  *
  * @since 0.1.0
  */
-export const costOf = (usage: CallUsage, price: Price): number => {
+export const costOf = (usage: DirectModel.Usage, price: Price): number => {
   const input = usage.inputTokens ?? 0
   const cached = Math.min(usage.cachedInputTokens ?? 0, input)
   const cachedPrice = price.cachedInput ?? price.input
@@ -139,7 +129,7 @@ export interface Service {
    * callers that did not reserve it). Never fails: follow with `check`.
    */
   readonly record: (
-    usage: CallUsage,
+    usage: DirectModel.Usage,
     model: string | undefined,
     options?: { readonly step?: boolean | undefined }
   ) => Effect.Effect<void>

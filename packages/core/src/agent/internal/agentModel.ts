@@ -52,8 +52,6 @@ export class Paused extends Schema.TaggedError<Paused>()("Paused", {
 // Journal codecs
 // -----------------------------------------------------------------------------
 
-const optionalNumber = Schema.optional(Schema.Number)
-
 /**
  * The result of a model step as the journal records it: what the agent reads
  * of a reply, and nothing else.
@@ -62,11 +60,7 @@ export const ModelStep = Schema.Struct({
   text: Schema.String,
   toolCalls: Schema.Array(PendingCall),
   finishReason: Schema.String,
-  usage: Schema.Struct({
-    inputTokens: optionalNumber,
-    outputTokens: optionalNumber,
-    cachedInputTokens: optionalNumber
-  }),
+  usage: DirectModel.Usage,
   model: Schema.optional(Schema.String)
 })
 
