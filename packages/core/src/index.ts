@@ -112,3 +112,11 @@ export * as RunStoreBackend from "./durable/RunStoreBackend.ts"
  * @since 0.1.0
  */
 export * as Durable from "./durable/Durable.ts"
+
+/**
+ * The events of a durable run as a resumable stream: recorded ones from the
+ * store after a sequence number, then live, from any process.
+ *
+ * @since 0.1.0
+ */
+export * as RunEvents from "./durable/RunEvents.ts"

@@ -31,7 +31,7 @@
  */
 import { Journal, RunStore, RunStoreBackend } from "@effect-harness/core"
 import { PgClient } from "@effect/sql-pg"
-import { Config, Effect, Layer, Schema, type SchemaIssue } from "effect"
+import { Config, Effect, Layer, Option, Queue, Schema, type SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 
 /**
@@ -131,19 +131,27 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
       )`
   }))
 
+  // LISTEN/NOTIFY channel of the table's appends; the payload is the run id
+  const channel = `eh_${tableName}`.slice(0, 63)
+  const pg = Option.getOrUndefined(yield* Effect.serviceOption(PgClient.PgClient))
+
   const storeError = (runId: string, what: string) => (error: SqlError.SqlError) =>
     RunStoreBackend.storeFailure(runId, what, error)
 
   const append = (runId: string, record: RunStoreBackend.RawRecord) =>
     Effect.gen(function*() {
       // Inserted only when the previous entry exists and this one does not.
+      // The same statement notifies the readers of other processes (`watch`), on commit.
       const inserted = yield* sql<{ readonly sequence: number }>`
-        INSERT INTO ${table} (run_id, sequence, at, status, record)
-        SELECT ${runId}::text, ${record.sequence}::integer, ${record.at}::bigint, ${record.status ?? null}::text, ${record.json}::text
-        WHERE ${record.sequence}::integer = 0
-           OR EXISTS (SELECT 1 FROM ${table} WHERE run_id = ${runId} AND sequence = ${record.sequence - 1})
-        ON CONFLICT DO NOTHING
-        RETURNING sequence`
+        WITH inserted AS (
+          INSERT INTO ${table} (run_id, sequence, at, status, record)
+          SELECT ${runId}::text, ${record.sequence}::integer, ${record.at}::bigint, ${record.status ?? null}::text, ${record.json}::text
+          WHERE ${record.sequence}::integer = 0
+             OR EXISTS (SELECT 1 FROM ${table} WHERE run_id = ${runId} AND sequence = ${record.sequence - 1})
+          ON CONFLICT DO NOTHING
+          RETURNING sequence
+        )
+        SELECT sequence, pg_notify(${channel}::text, ${runId}::text)::text AS notified FROM inserted`
       if (inserted.length === 1) return
       const [row] = yield* sql<{ readonly entries: number }>`
         SELECT count(*)::integer AS entries FROM ${table} WHERE run_id = ${runId}`
@@ -267,7 +275,20 @@ export const make = Effect.fn("PgRunStore.make")(function*(options: TableOptions
       Effect.mapError(storeError(runId, "delete"))
     ))
 
-  return RunStore.make({ append, read, list, delete: removeRun, prune, lease, swapLease, releaseLease })
+  // One LISTEN connection per watcher, from the moment PostgreSQL confirms it until its scope closes.
+  const watch = pg === undefined ? undefined : (runId: string) =>
+    Effect.map(
+      Effect.mapError(pg.listen(channel), storeError(runId, "listen for appends")),
+      (queue) =>
+        Effect.gen(function*() {
+          for (;;) {
+            const notification = yield* Queue.take(queue)
+            if (notification.payload === runId) return
+          }
+        }).pipe(Effect.mapError((error) => RunStoreBackend.storeFailure(runId, "listen for appends", error)))
+    )
+
+  return RunStore.make({ append, read, list, delete: removeRun, prune, lease, swapLease, releaseLease, watch })
 })
 
 /**

@@ -31,6 +31,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import type * as FileSystem from "effect/FileSystem"
+import type * as Scope from "effect/Scope"
 import { JournalError, type Lease } from "./Journal.ts"
 import * as Owner from "./internal/runOwner.ts"
 import * as RunStoreBackend from "./RunStoreBackend.ts"
@@ -157,6 +158,13 @@ export interface Service {
   readonly claim: (runId: string, owner: string, ttl: Duration.Input) => Effect.Effect<Lease, JournalError>
   /** Gives up `owner`'s lease on the run (nothing happens when another owner holds it). */
   readonly release: (runId: string, owner: string) => Effect.Effect<void, JournalError>
+  /**
+   * Present when the store can tell readers of other processes that a run
+   * changed (PostgreSQL: LISTEN/NOTIFY). Once it returns, every append to the
+   * run completes the effect it returned, at least once per append, until the
+   * scope closes. Stores without it are polled (see `RunEvents.stream`).
+   */
+  readonly watch?: ((runId: string) => Effect.Effect<Effect.Effect<void, JournalError>, JournalError, Scope.Scope>) | undefined
 }
 
 /**
@@ -165,7 +173,6 @@ export interface Service {
  * @since 0.1.0
  */
 export class RunStore extends Context.Service<RunStore, Service>()("@effect-harness/core/RunStore") {}
-
 
 
 /**
@@ -311,7 +318,7 @@ export const make = (backend: Backend): Service => {
     return yield* decodeRecords(runId, yield* backend.read(runId))
   })
 
-  const checked = <A>(runId: string, f: Effect.Effect<A, JournalError>): Effect.Effect<A, JournalError> =>
+  const checked = <A, R = never>(runId: string, f: Effect.Effect<A, JournalError, R>): Effect.Effect<A, JournalError, R> =>
     Effect.suspend(() => {
       const invalid = validateRunId(runId)
       return invalid === undefined ? f : Effect.fail(invalid)
@@ -367,7 +374,8 @@ export const make = (backend: Backend): Service => {
     prune,
     liveLease,
     claim,
-    release: (runId, owner) => checked(runId, backend.releaseLease(runId, owner))
+    release: (runId, owner) => checked(runId, backend.releaseLease(runId, owner)),
+    ...(backend.watch === undefined ? {} : { watch: (runId: string) => checked(runId, backend.watch!(runId)) })
   })
 }
 

@@ -10,6 +10,7 @@
 import { type Effect, Schema } from "effect"
 import { JournalError, type Lease } from "./Journal.ts"
 import type * as Codec from "./internal/runStoreCodec.ts"
+import type * as Scope from "effect/Scope"
 
 /**
  * The status of a run.
@@ -66,6 +67,8 @@ export interface Backend {
   readonly swapLease: (runId: string, next: Lease, now: number, replace: string | undefined) => Effect.Effect<Lease, JournalError>
   /** Removes the run's lease when `owner` holds it. */
   readonly releaseLease: (runId: string, owner: string) => Effect.Effect<void, JournalError>
+  /** Optional: waits for appends made by any process (see `RunStore.Service.watch`). */
+  readonly watch?: ((runId: string) => Effect.Effect<Effect.Effect<void, JournalError>, JournalError, Scope.Scope>) | undefined
 }
 
 /**

@@ -1,0 +1,53 @@
+/**
+ * The resumable event stream on PostgreSQL: readers in this process follow
+ * runs of this process and of a child process, woken by NOTIFY (their poll
+ * is an hour). See core/test/support/runEventsSuite.ts.
+ */
+import { PgRunStore } from "@effect-harness/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { afterAll, beforeAll } from "vitest"
+import { runEventsSuite } from "../../core/test/support/runEventsSuite.ts"
+import type * as PgStore from "./fixtures/pgStore.ts"
+import { describeTarget, isCI, pgConfig, probe, withSql } from "./support/pg.ts"
+
+const server = await probe()
+const schema = `eh_events_${process.pid}_${Date.now().toString(36)}`
+
+if (!server.ok) {
+  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
+  if (isCI) {
+    describe("RunEvents (PostgreSQL)", () => {
+      it("needs a PostgreSQL server when CI=true", () => {
+        assert.fail(reason)
+      })
+    })
+  } else {
+    console.log(`Skipping the PostgreSQL event stream tests (set CI=true to fail instead): ${reason}`)
+    describe.skip("RunEvents (PostgreSQL)", () => {
+      it("needs a PostgreSQL server", () => {})
+    })
+  }
+} else {
+  beforeAll(() => Effect.runPromise(withSql((sql) => sql`CREATE SCHEMA ${sql(schema)}`)))
+  afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)))
+
+  const url = process.env.DATABASE_URL
+  runEventsSuite({
+    name: "PostgreSQL",
+    store: PgRunStore.layer({ ...pgConfig, table: `${schema}.journal` }),
+    childStore: {
+      module: new URL("./fixtures/pgStore.ts", import.meta.url).href,
+      options: {
+        table: `${schema}.journal`,
+        url: url !== undefined && url.length > 0 ? url : undefined,
+        host: pgConfig.host ?? "127.0.0.1",
+        port: pgConfig.port ?? 5432,
+        username: pgConfig.username ?? "postgres",
+        database: pgConfig.database ?? "test",
+        password: process.env.PGPASSWORD
+      } satisfies PgStore.Options
+    },
+    pollInterval: "1 hour"
+  })
+}
