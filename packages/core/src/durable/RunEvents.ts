@@ -418,6 +418,9 @@ export const stream = (runId: string, options?: StreamOptions): Stream.Stream<Ru
           if (ended || record.sequence > upTo) break
           if (record.sequence > after) emitRecord(record.sequence, record.entry)
         }
+        // a reader that already saw the run end
+        const last = records[records.length - 1]
+        if (last !== undefined && last.sequence <= Math.min(after, upTo) && isFinal(last.entry)) ended = true
       }
       // with PostgreSQL: listening before each read, so no append between the read and the wait is missed
       const wake = store.watch === undefined ? undefined : yield* store.watch(runId)
