@@ -5,7 +5,7 @@
  * ordinary promise-based Node code and sees none of this but
  * `runtime.runPromiseExit(triage(ticket, options))`.
  */
-import { type Agent, Budget, Harness, RetryPolicy } from "@effect-harness/core"
+import { type Agent, Budget, Harness, type Journal, RetryPolicy, RunEvents, RunStore } from "@effect-harness/core"
 import { type OpenAiClient, OpenAiModels } from "@effect-harness/openai"
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
@@ -46,15 +46,17 @@ const triageHarness = Layer.effect(
  * (scripted, or a real one from the environment), the knowledge base read
  * from `dataDir`, the tools' handlers and the triage harness.
  */
-export const layer = (dataDir: string): Layer.Layer<
-  Exclude<Services, TicketBook> | TriageHarness | KnowledgeBase | Model.ModelInfo,
-  ExampleError | OpenAiClient.OpenAiClientError
+export const layer = (dataDir: string, runsDir: string): Layer.Layer<
+  Exclude<Services, TicketBook> | TriageHarness | KnowledgeBase | Model.ModelInfo | RunStore.RunStore,
+  ExampleError | OpenAiClient.OpenAiClientError | Journal.JournalError
 > => {
   const kb = Layer.effect(KnowledgeBase, Effect.map(loadArticles(dataDir), (articles) => ({ articles }))).pipe(
     Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )
   const model = Model.layer({ script: Script.make(), command: "npm run server -w packages/examples" })
-  return Layer.mergeAll(TriageToolsLive, triageHarness).pipe(Layer.provideMerge(Layer.merge(kb, model)))
+  // the journals of the streamed runs (POST /triage with Accept: text/event-stream)
+  const runs = RunStore.layerFileSystem({ directory: runsDir }).pipe(Layer.provide(NodeFileSystem.layer))
+  return Layer.mergeAll(TriageToolsLive, triageHarness, runs).pipe(Layer.provideMerge(Layer.merge(kb, model)))
 }
 
 /**
@@ -70,3 +72,11 @@ export const triage = (ticket: Ticket, options: { readonly maxTokens: number }) 
       Effect.provideService(TicketBook, new Map([[ticket.id, ticket]]))
     )
   })
+
+/**
+ * Triages one ticket as the durable run `runId`, publishing its events to
+ * the readers of this process (`RunEvents.stream`): what `POST /triage`
+ * streams as server-sent events and `GET /runs/:id/events` resumes.
+ */
+export const triageRun = (ticket: Ticket, options: { readonly maxTokens: number }, runId: string) =>
+  triage(ticket, options).pipe(RunEvents.run(runId))

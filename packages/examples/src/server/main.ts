@@ -6,11 +6,23 @@
  * once from the application's layer, then `runPromiseExit` per request, and
  * turn the `Exit` into a response (see `httpErrors.ts` for the statuses).
  *
- *   npm run server -w packages/examples -- [--port 3000] [--host 127.0.0.1] [--data DIR] [--request-timeout 30s]
+ * It also streams a run as it goes: `POST /triage` with `Accept: text/event-stream`
+ * answers with the run's events as server-sent events (each `id:` is the
+ * event's sequence number, see `RunEvents`), the run id in `X-Run-Id`;
+ * `GET /runs/:id/events` resumes from `Last-Event-ID`; `GET /` is a page
+ * that shows a ticket being triaged, word by word (page.html).
+ *
+ *   npm run server -w packages/examples -- [--port 3000] [--host 127.0.0.1] [--data DIR] [--runs DIR] [--request-timeout 30s]
  *   curl -s localhost:3000/triage -d '{"subject":"Charged twice","body":"Two charges of $49 on my card."}'
+ *   curl -N localhost:3000/triage -H 'accept: text/event-stream' -d '{"subject":"Charged twice","body":"Two charges."}'
  */
-import { Cause, Duration, Effect, Exit, ManagedRuntime, Option, Schema } from "effect"
+import { RunEvents, RunStore } from "@effect-harness/core"
+import { Cause, Duration, Effect, Exit, ManagedRuntime, Option, Schema, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import { readFileSync } from "node:fs"
 import * as Http from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { defaultDataDir, Ticket } from "../shared/data.ts"
 import { ModelInfo } from "../shared/model.ts"
@@ -100,6 +112,7 @@ const main = async () => {
       port: { type: "string" },
       host: { type: "string" },
       data: { type: "string" },
+      runs: { type: "string" },
       "request-timeout": { type: "string" }
     },
     strict: true
@@ -117,7 +130,11 @@ const main = async () => {
 
   // One runtime for the process: the layer (model, knowledge base, tools) is
   // built once and shared by every request.
-  const runtime = ManagedRuntime.make(App.layer(values.data ?? defaultDataDir))
+  const runtime = ManagedRuntime.make(App.layer(values.data ?? defaultDataDir, values.runs ?? process.env.RUNS_DIR ?? join(tmpdir(), "effect-harness-server-runs")))
+  const page = readFileSync(new URL("./page.html", import.meta.url))
+
+  // The outcome of each streamed run of this process, for the last event of its streams (kept 10 minutes).
+  const outcomes = new Map<string, Promise<Exit.Exit<unknown, unknown>>>()
 
   // Build it now, so that a bad configuration fails at start, not on the first request.
   const started = await runtime.runPromiseExit(Effect.service(ModelInfo))
@@ -168,6 +185,16 @@ const main = async () => {
       from: decoded.value.from ?? "customer@example.com"
     }
 
+    if ((req.headers.accept ?? "").includes("text/event-stream")) {
+      // A streamed run is durable and belongs to the server, not to the connection: a client that goes away
+      // (a page reload) reconnects with GET /runs/:id/events and finds it still going.
+      const runId = `triage-${ticket.id}-${randomUUID()}`
+      const outcome = runtime.runPromiseExit(App.triageRun(ticket, { maxTokens }, runId))
+      outcomes.set(runId, outcome)
+      setTimeout(() => outcomes.delete(runId), 10 * 60_000).unref()
+      return streamEvents(res, runId, ticket.id, -1, { "x-run-id": runId, location: `/runs/${encodeURIComponent(runId)}/events` })
+    }
+
     // A client that goes away interrupts its run, which aborts the model's HTTP request.
     const abort = new AbortController()
     res.on("close", () => {
@@ -190,6 +217,74 @@ const main = async () => {
     return fail(res, http.status, http.error, http.message, { ...http.headers })
   }
 
+  const errorOf = (exit: Exit.Exit<unknown, unknown>): HttpErrors.HttpError => {
+    const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+    if (Option.isNone(error)) return { status: 500, error: "Internal", message: "Internal error" }
+    const e = error.value as { readonly _tag?: string }
+    return e._tag === "JournalError" || e._tag === "JournalMismatch" || e._tag === "ExampleError" || e._tag === "OpenAiClientError"
+      ? { status: 500, error: "Internal", message: "Internal error", log: true }
+      : HttpErrors.fromError(e as HttpErrors.TriageError)
+  }
+
+  /**
+   * Writes the events of run `runId` after sequence `after` as server-sent
+   * events (`id:` the sequence, `event:` the tag, `data:` the event as JSON),
+   * then, once the run has ended in this process, its outcome: `event: result`
+   * with the triage or `event: error` with the error response's body; and
+   * last `event: end`.
+   */
+  const streamEvents = async (
+    res: Http.ServerResponse,
+    runId: string,
+    ticketId: string | undefined,
+    after: number,
+    headers: Record<string, string> = {}
+  ) => {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...headers })
+    res.flushHeaders()
+    const abort = new AbortController()
+    res.on("close", () => abort.abort())
+    const write = (id: number | undefined, event: string, data: unknown) =>
+      res.write(`${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+    const exit = await runtime.runPromiseExit(
+      RunEvents.stream(runId, { after }).pipe(
+        Stream.runForEach((event) => Effect.sync(() => write(RunEvents.position(event), event._tag, event)))
+      ),
+      { signal: abort.signal }
+    )
+    if (abort.signal.aborted) return
+    if (Exit.isFailure(exit)) {
+      console.error(`events of ${runId}: ${Cause.pretty(exit.cause)}`)
+      write(undefined, "error", { error: "Internal", message: "The run's events could not be read" })
+      write(undefined, "end", {})
+      return res.end()
+    }
+    const outcome = outcomes.get(runId)
+    if (outcome !== undefined) {
+      const ended = await outcome
+      if (Exit.isSuccess(ended)) write(undefined, "result", { ticket: ticketId, triage: ended.value })
+      else if (!Cause.hasInterruptsOnly(ended.cause)) {
+        const http = errorOf(ended)
+        write(undefined, "error", { status: http.status, error: http.error, message: http.message })
+      }
+    }
+    // the run has ended: a client that reconnects would get nothing more
+    write(undefined, "end", {})
+    res.end()
+  }
+
+  const resume = async (req: Http.IncomingMessage, res: Http.ServerResponse, runId: string) => {
+    const invalid = RunStore.validateRunId(runId)
+    if (invalid !== undefined) return fail(res, 400, "InvalidRunId", invalid.detail)
+    const header = req.headers["last-event-id"]
+    const after = typeof header === "string" && header.trim() !== "" ? Number(header) : -1
+    if (!Number.isSafeInteger(after) || after < -1) return fail(res, 400, "InvalidLastEventId", "Last-Event-ID is a sequence number")
+    const known = outcomes.has(runId) ||
+      (await runtime.runPromise(Effect.flatMap(Effect.service(RunStore.RunStore), (store) => store.read(runId)))).length > 0
+    if (!known) return fail(res, 404, "NotFound", `No run ${runId}`)
+    return streamEvents(res, runId, undefined, after)
+  }
+
   const server = Http.createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeoutMs / 4)) }, async (req, res) => {
     const began = Date.now()
     const url = new URL(req.url ?? "/", "http://localhost")
@@ -201,13 +296,19 @@ const main = async () => {
       console.log(`${req.method} ${url.pathname}${url.search} ${outcome} ${Date.now() - began}ms`)
     })
     try {
-      if (url.pathname === "/health" && req.method === "GET") {
+      const events = /^\/runs\/([^/]+)\/events$/.exec(url.pathname)
+      if (url.pathname === "/" && req.method === "GET") {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" })
+        res.end(page)
+      } else if (events !== null && req.method === "GET") {
+        await resume(req, res, decodeURIComponent(events[1]!))
+      } else if (url.pathname === "/health" && req.method === "GET") {
         send(res, 200, { ok: true, model: { provider: started.value.provider, model: started.value.model } })
       } else if (url.pathname === "/triage") {
         if (req.method !== "POST") fail(res, 405, "MethodNotAllowed", "Use POST /triage", { allow: "POST" })
         else await triage(req, res, url, began)
       } else {
-        fail(res, 404, "NotFound", "Try POST /triage or GET /health")
+        fail(res, 404, "NotFound", "Try GET /, POST /triage, GET /runs/:id/events or GET /health")
       }
     } catch (error) {
       console.error(`${req.method} ${url.pathname}: ${String(error)}`)
@@ -221,7 +322,7 @@ const main = async () => {
 
   await new Promise<void>((resolve) => server.listen(port, host, resolve))
   const address = server.address() as { port: number }
-  console.log(`Listening on http://${host}:${address.port} (POST /triage, GET /health)`)
+  console.log(`Listening on http://${host}:${address.port} (GET /, POST /triage, GET /runs/:id/events, GET /health)`)
 
   // Stop taking requests, let the runtime release what it holds (the scripted model's server), exit.
   const shutdown = async () => {

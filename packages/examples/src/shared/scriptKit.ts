@@ -26,7 +26,8 @@ const Message = Schema.Struct({
 const ChatRequest = Schema.Struct({
   model: Schema.String,
   messages: Schema.Array(Message),
-  tools: Schema.optional(Schema.Array(Schema.Unknown))
+  tools: Schema.optional(Schema.Array(Schema.Unknown)),
+  stream: Schema.optional(Schema.Boolean)
 })
 
 export type ChatRequest = typeof ChatRequest.Type
@@ -122,12 +123,25 @@ export const latency = (seed: string): number => {
 const inputTokens = (conversation: Conversation) =>
   Math.ceil((JSON.stringify(conversation.messages).length + JSON.stringify(conversation.request.tools ?? []).length) / 4)
 
-/** A text answer. */
+/**
+ * The pause between the chunks of a streamed answer: none, or
+ * `SCRIPTED_CHUNK_DELAY_MS` (the live view's test sets it, so that the text
+ * visibly grows).
+ */
+export const chunkDelay = (): number => {
+  const fixed = Number(process.env.SCRIPTED_CHUNK_DELAY_MS)
+  return Number.isFinite(fixed) && process.env.SCRIPTED_CHUNK_DELAY_MS !== "" ? fixed : 0
+}
+
+/** The reply as the request asks for it: streamed (`stream: true`) or whole. */
+const reply = (conversation: Conversation, input: Parameters<typeof FakeOpenAiServer.chatCompletion>[0], seed: string) =>
+  conversation.request.stream === true
+    ? FakeOpenAiServer.chatCompletionStream(input, { delay: latency(seed), chunkDelay: chunkDelay() })
+    : FakeOpenAiServer.chatCompletion(input, { delay: latency(seed) })
+
+/** A text answer (streamed word by word when the request streams). */
 export const text = (conversation: Conversation, answer: string, seed: string): FakeOpenAiServer.Reply =>
-  FakeOpenAiServer.chatCompletion(
-    { text: answer, usage: { input: inputTokens(conversation), output: Math.ceil(answer.length / 4) + 3 } },
-    { delay: latency(seed) }
-  )
+  reply(conversation, { text: answer, usage: { input: inputTokens(conversation), output: Math.ceil(answer.length / 4) + 3 } }, seed)
 
 /** A turn of tool calls (several run in parallel on the agent's side). */
 export const toolCalls = (
@@ -136,13 +150,10 @@ export const toolCalls = (
   seed: string
 ): FakeOpenAiServer.Reply => {
   const step = conversation.turns.length + 1
-  return FakeOpenAiServer.chatCompletion(
-    {
-      toolCalls: calls.map((call, i) => ({ id: `call_${(hash(seed) % 100000).toString(36)}_${step}_${i}`, ...call })),
-      usage: { input: inputTokens(conversation), output: Math.ceil(JSON.stringify(calls).length / 4) + 5 }
-    },
-    { delay: latency(seed) }
-  )
+  return reply(conversation, {
+    toolCalls: calls.map((call, i) => ({ id: `call_${(hash(seed) % 100000).toString(36)}_${step}_${i}`, ...call })),
+    usage: { input: inputTokens(conversation), output: Math.ceil(JSON.stringify(calls).length / 4) + 5 }
+  }, seed)
 }
 
 /** OpenAI's 429 for a per-minute request limit, asking to retry after `ms` milliseconds. */
