@@ -330,6 +330,7 @@ describe("Agent state, events and journal", () => {
         "ToolReturned",
         "StepFinished",
         "StepStarted",
+        "TextDelta",
         "UsageUpdated",
         "StepFinished",
         "Finished"

@@ -222,6 +222,24 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
     return (parts: Array<Response.StreamPartEncoded>, out: Array<DirectModel.StreamPart>) =>
       DirectModel.appendStreamParts(parts, out, seen)
   }
+  // A JSON answer streamed: decoded at its finish as `generate` decodes it,
+  // so that a streamed reply folds into the same reply
+  const pushStructured = (decode: (text: string) => DirectModel.Structured | undefined) => () => {
+    const push = pushDirect()
+    let text = ""
+    return (parts: Array<Response.StreamPartEncoded>, out: Array<DirectModel.StreamPart>) => {
+      const from = out.length
+      push(parts, out)
+      for (let i = from; i < out.length; i++) {
+        const part = out[i]!
+        if (part.type === "text-delta") text += part.delta
+        else if (part.type === "finish") {
+          const structured = decode(text)
+          if (structured !== undefined) out[i] = { ...part, structured }
+        }
+      }
+    }
+  }
 
   const streamText = (input: Chat.RequestInput): Stream.Stream<Response.StreamPartEncoded, AiError.AiError> =>
     streamed(input, false, "streamText", pushEncoded)
@@ -240,7 +258,10 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
         return structured === undefined ? reply : { ...reply, structured }
       })
     },
-    stream: (request) => streamed(request, true, "stream", pushDirect),
+    stream: (request) => {
+      const decode = request.responseFormat.type === "json" ? structuredAnswer(request.responseFormat.schema) : undefined
+      return streamed(request, true, "stream", decode === undefined ? pushDirect : pushStructured(decode))
+    },
     modelId: options.model
   }
   return { languageModel: DirectModel.attach(languageModel, direct), direct } satisfies Provider

@@ -139,6 +139,21 @@ export interface ToolCallPart extends ToolCall {
 }
 
 /**
+ * A piece of a tool call's JSON arguments, as it arrives (from providers that
+ * stream them). The complete call follows as a {@link ToolCallPart}, with the
+ * arguments parsed.
+ *
+ * @since 0.1.0
+ */
+export interface ToolParamsDeltaPart {
+  readonly type: "tool-params-delta"
+  /** The call's id, as its {@link ToolCallPart} will have it. */
+  readonly id: string
+  readonly name: string
+  readonly delta: string
+}
+
+/**
  * The last part of a successful stream.
  *
  * @since 0.1.0
@@ -149,16 +164,18 @@ export interface FinishPart {
   readonly usage: Usage
   /** The provider's model id, when it says. */
   readonly model?: string | undefined
+  /** As {@link Reply}'s `structured`: the JSON answer the provider decoded from the streamed text. */
+  readonly structured?: Structured | undefined
 }
 
 /**
- * One part of a streamed reply: text and reasoning deltas as they arrive,
- * complete tool calls, and a {@link FinishPart} at the end. Plain objects:
- * concatenating the text deltas gives the reply's text.
+ * One part of a streamed reply: text, reasoning and tool-argument deltas as
+ * they arrive, complete tool calls, and a {@link FinishPart} at the end. Plain
+ * objects: concatenating the text deltas gives the reply's text.
  *
  * @since 0.1.0
  */
-export type StreamPart = TextDeltaPart | ReasoningDeltaPart | ToolCallPart | FinishPart
+export type StreamPart = TextDeltaPart | ReasoningDeltaPart | ToolParamsDeltaPart | ToolCallPart | FinishPart
 
 /**
  * A model's fast path: `generate`, and optionally `stream` (without it,
@@ -305,7 +322,13 @@ export const replyToParts = (reply: Reply): Array<StreamPart> => {
   const parts: Array<StreamPart> = []
   if (reply.text.length > 0) parts.push({ type: "text-delta", delta: reply.text })
   for (const call of reply.toolCalls) parts.push({ type: "tool-call", id: call.id, name: call.name, params: call.params })
-  parts.push({ type: "finish", finishReason: reply.finishReason, usage: reply.usage, model: reply.model })
+  parts.push({
+    type: "finish",
+    finishReason: reply.finishReason,
+    usage: reply.usage,
+    model: reply.model,
+    ...(reply.structured === undefined ? {} : { structured: reply.structured })
+  })
   return parts
 }
 
@@ -357,21 +380,30 @@ const textOptions = (request: Request) => {
 /**
  * Appends the direct stream parts of effect's stream parts: deltas, complete
  * tool calls, and the finish part with the model id that the metadata part
- * carried before it (kept in `seen`). It reads the same fields of decoded and
- * encoded parts, so a provider can hand over the encoded parts it built.
+ * carried before it (kept in `seen`, with the names of the tool calls whose
+ * arguments are streaming). It reads the same fields of decoded and encoded
+ * parts, so a provider can hand over the encoded parts it built.
  *
  * @since 0.1.0
  */
 export const appendStreamParts = (
   parts: ReadonlyArray<Response.StreamPart<any> | Response.StreamPartEncoded>,
   out: Array<StreamPart>,
-  seen: { model: string | undefined }
+  seen: { model: string | undefined; toolNames?: Map<string, string> | undefined }
 ): void => {
   for (const part of parts) {
     switch (part.type) {
       case "text-delta":
       case "reasoning-delta":
         if (part.delta.length > 0) out.push({ type: part.type, delta: part.delta })
+        break
+      case "tool-params-start":
+        ;(seen.toolNames ??= new Map()).set(part.id, part.name)
+        break
+      case "tool-params-delta":
+        if (part.delta.length > 0) {
+          out.push({ type: "tool-params-delta", id: part.id, name: seen.toolNames?.get(part.id) ?? "", delta: part.delta })
+        }
         break
       case "tool-call":
         out.push({ type: "tool-call", id: part.id, name: part.name, params: part.params })

@@ -31,6 +31,7 @@ import * as Conversation from "../../state/Conversation.ts"
 import * as AgentEvent from "../AgentEvent.ts"
 import * as Data_ from "./agentModel.ts"
 import { conversationStore, localStore, messageJson, type Store, unanswered } from "./agentStore.ts"
+import { estimatedTokens, makeShown, type Shown, streamedCall } from "./streamedCall.ts"
 
 // -----------------------------------------------------------------------------
 // Types
@@ -94,6 +95,8 @@ interface Run<O> {
   readonly journal: Journal.Service | undefined
   readonly history: Store
   readonly sink: ((event: AgentEvent.AgentEvent) => Effect.Effect<void>) | undefined
+  /** What the step in progress streamed (with a sink: model calls stream). */
+  readonly shown: Shown | undefined
   readonly budget: Budget.Service
   readonly window: ContextWindow.Service | undefined
   readonly traced: boolean
@@ -146,12 +149,14 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
       return Effect.die(new Error(`Agent ${config.name}: resuming a run that used a Conversation needs it again`))
     }
     const journal = Context.get(services, Journal.Journal)
+    const sink = Context.get(services, AgentEvent.Sink)
     const run: Run<O> = {
       config,
       model: DirectModel.fromContext(services),
       journal: journal === Journal.passthrough ? undefined : journal,
       history: conversation !== undefined ? conversationStore(conversation) : localStore(initial!),
-      sink: Context.get(services, AgentEvent.Sink),
+      sink,
+      shown: sink === undefined ? undefined : makeShown(),
       budget: Context.get(services, Budget.Budget),
       window: Context.getOrUndefined(services, ContextWindow.ContextWindow),
       traced: isTraced(services),
@@ -244,6 +249,10 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
   }
   run.sinceModel = []
   yield* account(run, reply, prepared.tokens)
+  // a filtered answer ends the run where it stands (streamed or not)
+  if (reply.finishReason === "content-filter") {
+    return yield* new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: reply.text })
+  }
   const content: Array<Prompt.AssistantMessagePart> = []
   if (reply.text.length > 0) content.push(Prompt.textPart({ text: reply.text }))
   for (const call of reply.toolCalls) {
@@ -336,13 +345,14 @@ function* journaledCall<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>,
 }
 
 // The model call with the agent's retry policy, set up only after a
-// recoverable failure (see harness/internal/retry.ts).
+// recoverable failure (see harness/internal/retry.ts). When somebody listens
+// to the run's events, the call streams (see ./streamedCall.ts).
 const callModel = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<DirectModel.Reply | Overflow, AgentError> =>
-  Effect.catch(run.model.generate(request), (error) => {
+  Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
     const first = HarnessError.fromAiError(error)
     if (first._tag === "ContextOverflow") return Effect.succeed(new Overflow({ error: first }))
     if (!HarnessError.isRecoverable(first)) return Effect.fail(first)
-    const again = Effect.catch(run.model.generate(request), (error) => {
+    const again = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
       const mapped = HarnessError.fromAiError(error)
       return Effect.fail(mapped._tag === "ContextOverflow" ? new Overflow({ error: mapped }) : mapped)
     })
@@ -350,6 +360,22 @@ const callModel = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<
       Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow))
     )
   })
+
+const streamed = <O>(run: Run<O>, request: DirectModel.Request) =>
+  streamedCall(run.model, request, run.sink!, run.config.name, run.step, run.shown!, (chars) => brokenStream(run, chars))
+
+// An attempt that broke after streaming some output: that output was paid
+// for, but a broken stream reports no usage, so it is counted as estimated.
+const brokenStream = <O>(run: Run<O>, chars: number): Effect.Effect<void> => {
+  const outputTokens = estimatedTokens(chars)
+  run.usage.outputTokens += outputTokens
+  const model = modelOf(run, undefined)
+  if (run.usage.cost !== undefined) {
+    const price = run.budget.price(model)
+    run.usage.cost = price === undefined ? undefined : run.usage.cost + Budget.costOf({ outputTokens }, price)
+  }
+  return run.budget.active ? run.budget.record({ outputTokens }, model) : Effect.void
+}
 
 // What the journal records of a reply. A structured answer the provider
 // decoded from its own wire form is recorded in the Schema's encoding, so the

@@ -39,7 +39,7 @@ const mapError = (error: AiError.AiError | Cause.Done): PromptError | Cause.Done
   Cause.isDone(error) ? error : HarnessError.fromAiError(error) as PromptError
 
 /**
- * Streams one model answer: text (and reasoning) deltas as they arrive,
+ * Streams one model answer: text, reasoning and tool-argument deltas as they arrive,
  * complete tool calls, then a `finish` part with the finish reason and the
  * usage. It goes through the provider's `DirectModel.stream` when it has one
  * (the OpenAI provider and `TestModel` do: no Schema decoding of the parts,
