@@ -1,6 +1,6 @@
 /**
  * Section 1, per-call overhead: the same structured-output call, streamed
- * answer and 5-step tool loop through the raw `openai` SDK (the floor),
+ * answer and 5-step tool loop (plain and streamed) through the raw `openai` SDK (the floor),
  * effect-harness and the Vercel AI SDK, interleaved against one
  * `FakeOpenAiServer` in a child process. Sequential latency (median, p95),
  * client CPU per call, throughput at concurrency 64, heap per in-flight call.
@@ -93,6 +93,17 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
       { side: `${names.ours}: Agent`, stats: loop.ours! },
       { side: `${names.vercel}: generateText + tools`, stats: loop.vercel! }
     ], { side: `${names.ours}: Agent`, medianRatio: 1.1 })
+
+    // the same loop streamed: every step a stream, its text deltas consumed as they come
+    const streamedLoop = await compare(
+      { raw: raw.streamedToolLoop, ours: ours.streamedToolLoop, vercel: vercel.streamedToolLoop },
+      { warmup: n(60), rounds: n(400), blocks: 20, perBlock: n(20) }
+    )
+    comparison(report, section, "5-step tool loop, streamed", [
+      { side: `hand-written streaming loop on the ${names.raw}`, stats: streamedLoop.raw! },
+      { side: `${names.ours}: Agent.stream (TextDelta events)`, stats: streamedLoop.ours! },
+      { side: `${names.vercel}: streamText + tools`, stats: streamedLoop.vercel! }
+    ], { side: `${names.ours}: Agent.stream (TextDelta events)`, medianRatio: 1.05 })
 
     // heap per in-flight call
     const holdRaw = Sides.raw(server.holdUrl)

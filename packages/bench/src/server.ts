@@ -6,7 +6,8 @@
  * - a structured (JSON) answer when the request asks for `response_format`;
  * - a streamed text answer when it asks for `stream`;
  * - with tools: a tool call while the conversation has fewer than
- *   {@link toolCallsPerLoop} tool results, then the final text (a 5-step loop);
+ *   {@link toolCallsPerLoop} tool results, then the final text (a 5-step loop),
+ *   streamed when it asks for `stream`;
  * - a plain text answer otherwise.
  *
  * Requests under `/hold/...` get the same answers after {@link holdMs} ms (to
@@ -86,6 +87,13 @@ const serve = async () => {
       toolCalls: [{ id: `call_${i + 1}`, name: "lookup", arguments: { orderId: `A-${1001 + i}` } }],
       usage
     }))
+  // the same loop streamed (an agent whose events are consumed)
+  const streamedFinal = FakeOpenAiServer.chatCompletionStream({ text: finalText, usage })
+  const streamedToolCalls = Array.from({ length: toolCallsPerLoop }, (_, i) =>
+    FakeOpenAiServer.chatCompletionStream({
+      toolCalls: [{ id: `call_${i + 1}`, name: "lookup", arguments: { orderId: `A-${1001 + i}` } }],
+      usage
+    }))
   const held = new Map<Reply, Reply>()
   const hold = (reply: Reply): Reply => {
     let out = held.get(reply)
@@ -95,12 +103,13 @@ const serve = async () => {
 
   const choose = (body: any): Reply => {
     if (body === null || typeof body !== "object") return text
-    if (body.stream === true) return stream
     if (Array.isArray(body.tools) && body.tools.length > 0) {
       let results = 0
       for (const message of body.messages ?? []) if (message.role === "tool") results++
+      if (body.stream === true) return results < toolCallsPerLoop ? streamedToolCalls[results]! : streamedFinal
       return results < toolCallsPerLoop ? toolCalls[results]! : text
     }
+    if (body.stream === true) return stream
     if (body.response_format !== undefined) return json
     return text
   }

@@ -2,7 +2,8 @@
  * The three sides of the per-call comparisons, each built once against a
  * base URL: the raw `openai` SDK (the floor), effect-harness
  * (`Harness.prompt` + `Harness.retry` over `OpenAiLanguageModel`, the core
- * `Agent`, `Harness.streamText` on the provider's `DirectModel` stream), and
+ * `Agent`, run plain and streamed, `Harness.streamText` on the provider's
+ * `DirectModel` stream), and
  * the Vercel AI SDK
  * (`ai` + `@ai-sdk/openai`). Every side asks the same question, with the same
  * output schema and the same tool, and gets the same canned answers.
@@ -29,6 +30,8 @@ export interface Sides {
   readonly structured: Call
   readonly stream: Call
   readonly toolLoop: Call
+  /** The same loop, each step streamed and its text deltas consumed as they come. */
+  readonly streamedToolLoop: Call
 }
 
 // -----------------------------------------------------------------------------
@@ -117,6 +120,41 @@ export const raw = (baseURL: string): Sides => {
         }
       }
       throw new Error("the loop did not end")
+    },
+    streamedToolLoop: async () => {
+      const messages: Array<OpenAI.Chat.ChatCompletionMessageParam> = [{ role: "user", content: loopQuestion }]
+      for (let step = 0; step < 10; step++) {
+        const stream = await client.chat.completions.create({
+          model,
+          messages,
+          tools,
+          stream: true,
+          stream_options: { include_usage: true }
+        })
+        let text = ""
+        const calls: Array<{ id: string; name: string; args: string }> = []
+        for await (const chunk of stream) {
+          const delta = chunk.choices[0]?.delta
+          if (delta === undefined) continue
+          // the text as a UI shows it, delta by delta
+          if (typeof delta.content === "string" && delta.content.length > 0) text += delta.content
+          for (const call of delta.tool_calls ?? []) {
+            const pending = calls[call.index] ??= { id: call.id ?? "", name: call.function?.name ?? "", args: "" }
+            pending.args += call.function?.arguments ?? ""
+          }
+        }
+        if (calls.length === 0) return text
+        messages.push({
+          role: "assistant",
+          content: text.length > 0 ? text : null,
+          tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.args } }))
+        })
+        for (const call of calls) {
+          const args = JSON.parse(call.args) as { orderId: string }
+          messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify(lookup(args.orderId)) })
+        }
+      }
+      throw new Error("the loop did not end")
     }
   }
 }
@@ -153,11 +191,17 @@ export const harness = async (baseURL: string): Promise<Built<Sides>> => {
   const streamed = Harness.streamText({ prompt: streamQuestion }).pipe(
     Stream.runFold(() => "", (text, part) => part.type === "text-delta" ? text + part.delta : text)
   )
+  // the answer as a UI shows it: the text deltas of the last step
+  const streamedLoop = Agent.stream(agent, loopQuestion).pipe(
+    Stream.runFold(() => "", (text, event) =>
+      event._tag === "TextDelta" ? text + event.delta : event._tag === "StepStarted" ? "" : text)
+  )
   return {
     value: {
       structured: () => run(Harness.run(structuredHarness, question)),
       stream: () => run(streamed),
-      toolLoop: () => run(Agent.run(agent, loopQuestion))
+      toolLoop: () => run(Agent.run(agent, loopQuestion)),
+      streamedToolLoop: () => run(streamedLoop)
     },
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
@@ -187,6 +231,12 @@ export const vercel = (baseURL: string): Sides => {
       return text
     },
     toolLoop: async () =>
-      (await generateText({ model: chat, prompt: loopQuestion, tools, stopWhen: stepCountIs(10), maxRetries: 0 })).text
+      (await generateText({ model: chat, prompt: loopQuestion, tools, stopWhen: stepCountIs(10), maxRetries: 0 })).text,
+    streamedToolLoop: async () => {
+      const result = streamText({ model: chat, prompt: loopQuestion, tools, stopWhen: stepCountIs(10), maxRetries: 0 })
+      let text = ""
+      for await (const delta of result.textStream) text += delta
+      return text
+    }
   }
 }
