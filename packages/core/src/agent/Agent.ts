@@ -59,8 +59,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Schema, type Stream } from "effect"
-import type { LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
+import { Duration, Effect, type Layer, Schema, type Stream } from "effect"
+import { type LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
 import { type Harness as HarnessType, make as makeHarness } from "../harness/internal/harness.ts"
 import { isTraced } from "../harness/internal/tracing.ts"
 import * as RetryPolicy from "../harness/RetryPolicy.ts"
@@ -68,6 +68,7 @@ import * as Messages from "../model/Messages.ts"
 import * as AgentEvent from "./AgentEvent.ts"
 import * as Model from "./internal/agentModel.ts"
 import * as Loop from "./internal/loop.ts"
+import * as SubAgent from "./internal/subAgent.ts"
 
 /**
  * The errors an agent run can end with: the fatal ones (`BudgetExceeded` for
@@ -102,9 +103,11 @@ export interface Agent<In, Out, R> extends HarnessType<In, Out, AgentError, R> {
  *
  * @since 0.1.0
  */
-export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO> {
+export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH = never> {
   /** The agent's name: spans, events, journal steps. */
   readonly name: string
+  /** What the agent does, for the models of other agents (its handoff tool, `asTool`'s default description). */
+  readonly description?: string | undefined
   /** The system message sent first with every request (not stored in the history). */
   readonly instructions?: string | undefined
   /**
@@ -145,6 +148,13 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO> {
   readonly toolTimeouts?: { readonly [Name in keyof Tools]?: Duration.Input } | undefined
   /** Tools that can safely run twice (for durable runs), besides those annotated `Tool.Idempotent`. */
   readonly idempotent?: ReadonlyArray<Extract<keyof Tools, string>> | undefined
+  /**
+   * Agents this one can hand the conversation to (see {@link handoff}): the
+   * model gets a `transfer_to_<name>` tool for each, and calling it ends this
+   * agent's part of the run; the target answers from then on, with the same
+   * history. They answer with this agent's output type.
+   */
+  readonly handoffs?: ReadonlyArray<Agent<any, O, RH>> | undefined
 }
 
 /**
@@ -157,6 +167,15 @@ export type Services<Tools extends Record<string, Tool.Any>> =
   | Tool.HandlersFor<Tools>
   | Tool.HandlerServices<Tools[keyof Tools]>
 
+// The configuration of every agent `make` built, for handoffs and `asTool`.
+const configs = new WeakMap<object, Loop.Config<any>>()
+
+const configOf = (agent: Agent<any, any, any>): Loop.Config<any> => {
+  const config = configs.get(agent)
+  if (config === undefined) throw new Error(`${agent.name} is not an agent built by Agent.make`)
+  return config
+}
+
 /**
  * Builds an agent. Its output is the final text, or the decoded `output`.
  *
@@ -166,15 +185,29 @@ export const make = <
   Tools extends Record<string, Tool.Any> = {},
   O = string,
   RO = never,
-  In = Prompt.RawInput
->(options: Options<Tools, In, O, RO>): Agent<In, O, Services<Tools> | RO> => {
+  In = Prompt.RawInput,
+  RH = never
+>(options: Options<Tools, In, O, RO, RH>): Agent<In, O, Services<Tools> | RO | RH> => {
+  const handoffs = new Map<string, Loop.Handoff>()
+  for (const target of options.handoffs ?? []) {
+    const config = configOf(target)
+    const tool = Tool.make(handoffToolName(target), {
+      description: `Hand the conversation over to ${config.name}` +
+        (config.description === undefined ? "" : ` (${config.description})`) +
+        `, which answers the user from then on.`,
+      success: Schema.String
+    })
+    handoffs.set(tool.name, { tool, target: config })
+  }
   const tools: Array<Tool.Any> = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools)
+  const offered = handoffs.size === 0 ? tools : tools.concat(Array.from(handoffs.values(), (handoff) => handoff.tool))
   const config: Loop.Config<O> = {
     name: options.name,
+    description: options.description,
     modelLabel: options.modelLabel,
     fixed: options.instructions === undefined ? [] : [Messages.system(options.instructions)],
     toolkit: options.toolkit as Loop.AnyToolkit | undefined,
-    tools,
+    tools: offered,
     toolsByName: options.toolkit?.tools ?? {},
     idempotent: new Set(options.idempotent ?? []),
     approvals: tools.some((tool) => tool.needsApproval !== undefined && tool.needsApproval !== false),
@@ -187,6 +220,7 @@ export const make = <
     maxSteps: options.maxSteps ?? 10,
     concurrency: options.concurrency ?? 4,
     stopWhen: options.stopWhen,
+    handoffs,
     output: options.output === undefined ? undefined : Loop.output(options.output, options.name),
     repairs: options.repairs ?? 2,
     retry: options.retry ?? RetryPolicy.defaultPolicy
@@ -208,6 +242,7 @@ export const make = <
   const runDetailed = (input: In): Effect.Effect<RunResult<O>, AgentError, Services<Tools> | RO> =>
     span(Effect.suspend(() => Loop.run(config, Messages.toPrompt(render(input)).content)))
   const self = makeHarness(options.name, (input: In) => Effect.map(runDetailed(input), (result) => result.output))
+  configs.set(self, config)
   return Object.assign(self, {
     runDetailed,
     resume: (paused: Paused, decisions: Readonly<Record<string, Decision>>): Effect.Effect<O, AgentError, Services<Tools> | RO> =>
@@ -366,3 +401,172 @@ export const ModelStep = Model.ModelStep
  * @since 0.1.0
  */
 export const ToolStep = Model.ToolStep
+
+// -----------------------------------------------------------------------------
+// Agents as tools, handoffs
+// -----------------------------------------------------------------------------
+
+/**
+ * What the model of a calling agent reads when a sub-agent failed without
+ * ending the run (`InvalidOutput`, `ContextOverflow`, a pause): the agent,
+ * its error's tag and message.
+ *
+ * @since 0.1.0
+ */
+export const SubAgentFailed = SubAgent.SubAgentFailed
+
+/**
+ * @since 0.1.0
+ */
+export type SubAgentFailed = SubAgent.SubAgentFailed
+
+/**
+ * Ends the run of the agent that called a tool with one of the run's errors,
+ * instead of giving its model a result: a tool handler returns
+ * `Agent.endRun(error)` for a failure no model can work around (the
+ * sub-agents of {@link asTool} do it for their fatal errors). It dies with an
+ * {@link EndRun}, which passes through any tool's failure mode; the agent's
+ * run fails with `error`.
+ *
+ * @example
+ * ```ts
+ * import { Agent, HarnessError } from "@effect-harness/core"
+ * import { Schema } from "effect"
+ * import { Tool, Toolkit } from "effect/ai"
+ *
+ * const Search = Tool.make("Search", { parameters: Schema.Struct({ query: Schema.String }), success: Schema.String })
+ * const SearchHandlers = Toolkit.make(Search).toLayer({
+ *   Search: () => Agent.endRun(new HarnessError.AuthenticationFailed({ message: "search API key revoked" }))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const endRun = (error: AgentError): Effect.Effect<never> => Effect.die(new Loop.EndRun({ error }))
+
+/**
+ * The defect of {@link endRun}.
+ *
+ * @since 0.1.0
+ */
+export const EndRun = Loop.EndRun
+
+/**
+ * @since 0.1.0
+ */
+export type EndRun = Loop.EndRun
+
+/**
+ * An agent as a tool of other agents: the tool, its handler (for a
+ * toolkit's `toLayer`), and a layer with the handler (for a toolkit of this
+ * tool alone).
+ *
+ * @since 0.1.0
+ */
+export interface AgentTool<Name extends string, P, Out, R> {
+  readonly tool: Tool.Tool<Name, {
+    readonly parameters: Schema.Codec<P, any>
+    readonly success: Schema.Codec<Out, any>
+    readonly failure: typeof SubAgent.SubAgentFailed
+    readonly failureMode: "error"
+  }, R>
+  readonly handler: (
+    params: P,
+    context: { readonly toolCallId?: string | undefined }
+  ) => Effect.Effect<Out, SubAgentFailed, R>
+  readonly layer: Layer.Layer<Tool.Handler<Name>>
+}
+
+/**
+ * Options of {@link asTool}.
+ *
+ * @since 0.1.0
+ */
+export interface AsToolOptions<Name extends string, P, In> {
+  /** The tool's name, as the calling model sees it. */
+  readonly name: Name
+  /** What the tool does; default: the agent's `description`. */
+  readonly description?: string | undefined
+  /** The tool's parameters; default `{ input: string }`, the input given to the agent. */
+  readonly parameters?: Schema.Codec<P, any> | undefined
+  /** The agent's input from the decoded parameters; default: `params.input` without `parameters`, the params themselves with. */
+  readonly input?: ((params: P) => In) | undefined
+}
+
+/**
+ * Turns an agent into a tool another agent can call. Each call is a run of
+ * the agent (a sub-run) inside the caller's run:
+ * - it spends from the caller's `Budget` (tokens, steps, tool calls, cost)
+ *   and asks the caller's `Agent.Approval`; its history is its own (the
+ *   caller's `Conversation` is not used);
+ * - its events reach the caller's event stream, each wrapped in an
+ *   `AgentEvent.SubAgent` event naming the tool and the call id;
+ * - in a durable run its steps go to the run's journal, named
+ *   `<tool>[<call id>]/<step name>`, and the call is not wrapped in a tool
+ *   step: a resumed run replays the sub-run's recorded steps (nothing is
+ *   called again) and goes on live where it stopped;
+ * - its fatal errors (`AuthenticationFailed`, `QuotaExhausted`,
+ *   `BudgetExceeded`, `RetriesExhausted`, journal errors…) end the caller's
+ *   run with that error; `InvalidOutput`, `ContextOverflow` and a pause (an
+ *   approval nobody can give) are a failed result, {@link SubAgentFailed},
+ *   the caller's model reads.
+ *
+ * Its output is the tool's result, encoded with the agent's `output` Schema
+ * (text without one). The sub-agent's services (its tools' handlers) become
+ * the tool's requirements, so they are in the calling agent's requirements.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@effect-harness/core"
+ * import { Effect } from "effect"
+ * import { Toolkit } from "effect/ai"
+ *
+ * const researcher = Agent.make({ name: "researcher", instructions: "Answer with sources." })
+ * const Research = Agent.asTool(researcher, { name: "Research", description: "Researches a question" })
+ *
+ * const writer = Agent.make({ name: "writer", toolkit: Toolkit.make(Research.tool) })
+ * const article = Agent.run(writer, "Write about tides").pipe(Effect.provide(Research.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const asTool: {
+  <const Name extends string, Out, R>(
+    agent: Agent<string, Out, R>,
+    options: AsToolOptions<Name, { readonly input: string }, string> & { readonly parameters?: undefined }
+  ): AgentTool<Name, { readonly input: string }, Out, R>
+  <const Name extends string, P, In, Out, R>(
+    agent: Agent<In, Out, R>,
+    options: AsToolOptions<Name, P, In> & { readonly parameters: Schema.Codec<P, any> }
+  ): AgentTool<Name, P, Out, R>
+} = (agent: Agent<any, any, any>, options: AsToolOptions<string, any, any>): AgentTool<string, any, any, any> => {
+  const config = configOf(agent)
+  const parameters = options.parameters ?? Schema.Struct({ input: Schema.String })
+  const tool = Tool.make(options.name, {
+    description: options.description ?? config.description,
+    parameters,
+    success: config.output?.schema ?? Schema.String,
+    failure: SubAgent.SubAgentFailed,
+    failureMode: "error"
+  }).annotate(Model.JournalsItsSteps, true)
+  const input = options.input ?? (options.parameters === undefined ? (params: { input: string }) => params.input : (params: unknown) => params)
+  const handler = SubAgent.handler(config.name, options.name, agent.run, input)
+  const layer = Toolkit.make(tool).toLayer({ [options.name]: handler } as any)
+  return { tool, handler, layer } as any
+}
+
+/**
+ * The handoff tool name the model of an agent with `handoffs: [target]`
+ * calls to hand the conversation to `target`: `transfer_to_<target name>`.
+ *
+ * A handoff ends the calling agent's part of the run: the tool results of
+ * its step are appended to the history, and the target agent goes on from
+ * there (its instructions, tools, output and `maxSteps`; the same history,
+ * usage and step records). The run's result (`runDetailed`) says in `agent`
+ * which agent answered. In a multi-turn session (a `Conversation`), run the
+ * next turn with that agent.
+ *
+ * @since 0.1.0
+ */
+export const handoffToolName = (target: Agent<any, any, any>): string =>
+  `transfer_to_${configOf(target).name.replace(/[^a-zA-Z0-9_-]/g, "_")}`

@@ -101,6 +101,13 @@ export type AgentEvent = Data.TaggedEnum<{
   }
   UsageUpdated: { readonly agent: string; readonly step: number; readonly usage: Budget.Usage }
   Finished: { readonly agent: string; readonly steps: number; readonly usage: Budget.Usage; readonly output: unknown }
+  /**
+   * An event of a sub-agent (`Agent.asTool`) the run called: `tool` and `id`
+   * are the tool and the call (its `ToolCalled` event has that `id`), `event`
+   * the sub-agent's own event (itself a `SubAgent` event for a sub-agent of
+   * the sub-agent).
+   */
+  SubAgent: { readonly tool: string; readonly id: string; readonly event: AgentEvent }
 }>
 
 /**
@@ -118,6 +125,7 @@ export const {
   StepFinished,
   StepStarted,
   StreamRestarted,
+  SubAgent,
   TextDelta,
   ToolCallDelta,
   ToolCalled,

@@ -120,6 +120,8 @@ export interface StopState {
 /** The outcome of a run, with its trace. */
 export interface RunResult<Out> {
   readonly output: Out
+  /** The agent that answered: the one run, or the last one it handed the conversation to. */
+  readonly agent: string
   readonly steps: ReadonlyArray<StepRecord>
   readonly usage: Budget.Usage
 }
@@ -141,4 +143,13 @@ export type Approver = (request: ApprovalRequest) => Effect.Effect<Decision>
 /** The approver of the context; none (the default) makes a run pause instead. */
 export const Approval = Context.Reference<Approver | undefined>("@effect-harness/core/Agent/Approval", {
   defaultValue: () => undefined
+})
+
+/**
+ * A tool annotation: the tool journals its own steps (a sub-agent), so the
+ * agent does not wrap its call in a tool step (inside a step the journal
+ * records nothing, and a resumed run would run the whole tool again).
+ */
+export const JournalsItsSteps = Context.Reference<boolean>("@effect-harness/core/Agent/JournalsItsSteps", {
+  defaultValue: () => false
 })

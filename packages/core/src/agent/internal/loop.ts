@@ -50,6 +50,14 @@ export type AgentError =
   | Journal.JournalMismatch
   | Journal.JournalError
 
+/**
+ * A tool handler's way to end the run with one of the run's errors instead
+ * of giving the model a result (a sub-agent's fatal error): the handler dies
+ * with it, which passes through any tool's failure mode and Schema, and the
+ * run fails with `error`.
+ */
+export class EndRun extends Data.TaggedError("EndRun")<{ readonly error: AgentError }> {}
+
 // What the steps yield: effects with the agent's errors and no services.
 type Step<A> = Generator<Effect.Effect<unknown, AgentError>, A, unknown>
 
@@ -59,6 +67,7 @@ export type AnyToolkit = Toolkit.Toolkit<Record<string, Tool.Any>> | Toolkit.Wit
 /** An agent's configuration, built once by `Agent.make`. */
 export interface Config<O> {
   readonly name: string
+  readonly description: string | undefined
   /** The model named on spans and used for pricing, when the reply does not say. */
   readonly modelLabel: string | undefined
   readonly fixed: ReadonlyArray<Prompt.Message>
@@ -73,9 +82,17 @@ export interface Config<O> {
   readonly maxSteps: number
   readonly concurrency: number | "unbounded"
   readonly stopWhen: ((state: Data_.StopState) => boolean) | undefined
+  /** The agents this one can hand the conversation to, by the name of their tool. */
+  readonly handoffs: ReadonlyMap<string, Handoff>
   readonly output: Output<O> | undefined
   readonly repairs: number
   readonly retry: RetryPolicy.RetryPolicy
+}
+
+/** A handoff: the tool the model calls, and the agent that answers from then on. */
+export interface Handoff {
+  readonly tool: Tool.Any
+  readonly target: Config<unknown>
 }
 
 /** A structured final answer: its Schema, decoder, and encoding back to JSON text. */
@@ -136,8 +153,10 @@ export const resume = <O>(config: Config<O>, paused: Data_.Paused, decisions: Re
     const run = yield* start(config, paused.history?.content)
     run.step = paused.step
     const reply: Data_.ModelStep = { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }
-    const final = yield* afterTools(run, reply, yield* toolStep(run, paused.calls, decisions))
-    return yield* loop(run, final)
+    const calls = yield* toolStep(run, paused.calls, decisions)
+    const final = yield* afterTools(run, reply, calls)
+    const handoff = handoffOf(run, calls)
+    return yield* handoff === undefined ? loop(run, final) : loop(handOff(run, handoff), false)
   })
 
 // Every service the run uses, read once from the context.
@@ -163,9 +182,7 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
       services,
       // (a model without a fast path sends a JSON request with tools as text:
       // see DirectModel.fromLanguageModel)
-      responseFormat: config.output === undefined
-        ? { type: "text" }
-        : { type: "json", objectName: config.output.objectName, schema: config.output.schema },
+      responseFormat: responseFormatOf(config),
       handlers: undefined,
       step: 0,
       sinceModel: [],
@@ -177,6 +194,32 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
     }
     return Effect.succeed(run)
   })
+
+const responseFormatOf = (config: Config<unknown>): DirectModel.ResponseFormat =>
+  config.output === undefined
+    ? { type: "text" }
+    : { type: "json", objectName: config.output.objectName, schema: config.output.schema }
+
+// The first handoff the model asked for in a step, if any.
+const handoffOf = <O>(run: Run<O>, calls: ReadonlyArray<Data_.ToolCallRecord>): Handoff | undefined => {
+  if (run.config.handoffs.size === 0) return undefined
+  for (const call of calls) {
+    const handoff = run.config.handoffs.get(call.name)
+    if (handoff !== undefined && !call.isFailure) return handoff
+  }
+  return undefined
+}
+
+// The run goes on with the target agent: same history, usage and records;
+// its own instructions, tools, output and step limit.
+const handOff = <O>(run: Run<O>, handoff: Handoff): Run<O> => ({
+  ...run,
+  config: handoff.target as Config<O>,
+  responseFormat: responseFormatOf(handoff.target),
+  handlers: undefined,
+  step: 0,
+  repairs: 0
+})
 
 // -----------------------------------------------------------------------------
 // The loop
@@ -191,13 +234,16 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
     }
     const reply = run.traced ? yield* tracedModelStep(run, final) : yield* modelStep(run, final)
     if (reply.toolCalls.length > 0) {
-      final = yield* afterTools(run, reply, yield* toolStep(run, reply.toolCalls, undefined))
+      const calls = yield* toolStep(run, reply.toolCalls, undefined)
+      final = yield* afterTools(run, reply, calls)
+      const handoff = handoffOf(run, calls)
+      if (handoff !== undefined) return yield* loop(handOff(run, handoff), false)
       continue
     }
     yield* observe(run, finished(run, record(run, reply, [])))
     const answer = yield* finalAnswer(run, reply.text)
     if (answer === undefined) continue // sent back for repair
-    const result: Data_.RunResult<O> = { output: answer.value, steps: run.records, usage: usageOf(run) }
+    const result: Data_.RunResult<O> = { output: answer.value, agent: config.name, steps: run.records, usage: usageOf(run) }
     yield* observe(run, () => AgentEvent.Finished({ agent: config.name, steps: run.step, usage: result.usage, output: answer.value }))
     return result
   }
@@ -539,6 +585,11 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
   }
   const params = decision?._tag === "Edit" ? decision.params : call.params
   const { config } = run
+  const handoff = config.handoffs.get(call.name)
+  if (handoff !== undefined) {
+    // nothing runs: the loop hands the run over after this step
+    return { id: call.id, name: call.name, params, isFailure: false, result: `Transferred to ${handoff.target.name}.` }
+  }
   const tool = Object.hasOwn(config.toolsByName, call.name) ? config.toolsByName[call.name] : undefined
   const execute = tool === undefined
     ? Effect.succeed(errorResult(
@@ -548,8 +599,11 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
     ))
     : executeTool(run, tool, call.id, params)
   let step: Data_.ToolStep
-  if (run.journal === undefined) step = yield* execute
-  else {
+  // a tool that journals its own steps (a sub-agent) is not wrapped in a tool
+  // step: inside a step the journal records nothing
+  if (run.journal === undefined || (tool !== undefined && Context.get(tool.annotations, Data_.JournalsItsSteps))) {
+    step = yield* execute
+  } else {
     const idempotent = config.idempotent.has(call.name) || (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
     step = yield* run.journal.step(
       {
@@ -571,8 +625,8 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
 // Runs a tool through the toolkit's handler (effect's public `handle`), and
 // makes every way it can go wrong a result the model reads: bad arguments, a
 // failure, a defect (a handler that throws), a result that is not JSON, a
-// timeout. Only an interruption of the run stays an interruption.
-const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep> => {
+// timeout. Only an interruption of the run and an {@link EndRun} end the run.
+const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, AgentError> => {
   const call = Effect.flatMap(handlersOf(run), (handlers) => handlers.handle(tool.name, params as never, id)).pipe(
     Effect.flatMap((results) => Stream.runLast(Stream.filter(results, (result) => !result.preliminary))),
     Effect.map((last): Data_.ToolStep => {
@@ -588,6 +642,8 @@ const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown
     Effect.catchCause((cause) => {
       // an interrupted run stays interrupted; everything else becomes a result
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const end = cause.reasons.find((reason) => Cause.isDieReason(reason) && reason.defect instanceof EndRun)
+      if (end !== undefined) return Effect.fail(((end as Cause.Die).defect as EndRun).error)
       const error = Cause.findErrorOption(cause)
       if (Option.isSome(error)) return Effect.succeed(failureResult(tool, error.value))
       return Effect.succeed(errorResult("defect", "ToolCrashed", `${tool.name} crashed: ${messageOf(Cause.squash(cause))}`))
