@@ -7,7 +7,11 @@
  * unduplicated answer.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { existsSync } from "node:fs"
+import { type BrowserContext, chromium } from "playwright-core"
 import { start, tempDir } from "./support/spawn.ts"
+
+const chromiumPath = "/usr/bin/chromium"
 
 interface Frame {
   readonly id: number | undefined
@@ -82,4 +86,67 @@ describe("the server's live view", () => {
       assert.strictEqual((await stop()).code, 0)
     }
   }, 60_000)
+
+  it("in Chromium, the reply grows word by word before the run ends, and a reload mid-run ends with the whole answer once", async () => {
+    assert.isTrue(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install -y chromium (.ci/run does it)`)
+    // the scripted model streams its answers slowly, so that the text visibly grows
+    const { stop, url } = await startServer({ SCRIPTED_LATENCY_MS: "50", SCRIPTED_CHUNK_DELAY_MS: "60" })
+    let browser: BrowserContext | undefined
+    try {
+      // a fresh profile (playwright passes it as --user-data-dir)
+      browser = await chromium.launchPersistentContext(tempDir("chromium"), {
+        executablePath: chromiumPath,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-background-networking",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-component-update",
+          "--disable-sync"
+        ]
+      })
+      const page = await browser.newPage()
+      await page.goto(url)
+
+      // 1. the text grows on screen while the run goes on
+      await page.click("#send")
+      const lengths: Array<number> = []
+      for (;;) {
+        const [live, status] = await Promise.all([page.textContent("#live"), page.textContent("#status")])
+        if (status === "done" || status === "failed") break
+        if (live !== null && live.length > 0 && live.length !== lengths.at(-1)) lengths.push(live.length)
+        await page.waitForTimeout(20)
+      }
+      assert.strictEqual(await page.textContent("#status"), "done", (await page.textContent("#result")) ?? "")
+      assert.isAtLeast(lengths.length, 3, `the live text took these lengths before the end: ${lengths.join(", ")}`)
+      const whole = JSON.parse((await page.textContent("#result"))!) as { readonly ticketId: string }
+      assert.strictEqual(whole.ticketId, "REQ-1")
+
+      // 2. a reload mid-run, while the answer is being written
+      await page.fill("#subject", "Login fails")
+      await page.fill("#body", "I cannot log in since this morning: the page says my password is wrong.")
+      await page.click("#send")
+      await page.waitForFunction("(document.getElementById('live')?.textContent ?? '').length > 0")
+      const before = await page.textContent("#status")
+      assert.notStrictEqual(before, "done")
+      await page.reload()
+      await page.waitForFunction("document.getElementById('status')?.textContent === 'done'", undefined, { timeout: 30_000 })
+      const triage = JSON.parse((await page.textContent("#result"))!) as { readonly ticketId: string }
+      assert.strictEqual(triage.ticketId, "REQ-2")
+      // every recorded step drawn once
+      const drawn = await page.$$eval("#log li[data-seq]", (items) => items.map((item) => item.getAttribute("data-seq")))
+      const answers = await page.$$eval("#log li.answer", (items) => items.map((item) => item.textContent ?? ""))
+      const steps = new Set(drawn)
+      assert.isAbove(steps.size, 3)
+      assert.strictEqual(answers.length, new Set(answers).size, answers.join("\n"))
+      // the final answer, drawn once and whole, is the result's JSON
+      assert.deepStrictEqual(JSON.parse(answers.at(-1)!), triage)
+      assert.strictEqual(await page.textContent("#live"), "")
+    } finally {
+      await browser?.close()
+      assert.strictEqual((await stop()).code, 0)
+    }
+  }, 120_000)
 })
