@@ -1,0 +1,119 @@
+/**
+ * A focused CPU measurement of the agent loop, for profiling and for the
+ * before/after figure of each optimisation: CPU time (`process.cpuUsage`,
+ * user + system), not wall time, so that it holds on a loaded machine.
+ *
+ *     npx node --expose-gc --conditions=@effect-harness/source packages/bench/src/cpu.ts scale
+ *     npx node --expose-gc --conditions=@effect-harness/source packages/bench/src/cpu.ts loop
+ *     # a profile of the same: add --cpu-prof --cpu-prof-dir=/tmp/prof before the script
+ *
+ * - `scale`: 10,000 concurrent 3-step agent runs on the minimal model double
+ *   (20 ms per answer), minus the double alone and minus 10,000 fibers that
+ *   only sleep: CPU per run and per step, median of the rounds.
+ * - `loop`: the 5-step tool loop through `OpenAiLanguageModel` against the fake
+ *   server in a child process, 20 runs at a time, beside the hand-written loop
+ *   on the raw SDK: CPU per run.
+ */
+import { Agent } from "@effect-harness/core"
+import { Effect, Layer, Schema } from "effect"
+import { Tool, Toolkit } from "effect/ai"
+import { collect, percentile } from "./measure.ts"
+import * as MinimalModel from "./minimalModel.ts"
+import { startServer } from "./server.ts"
+import { harness, raw } from "./sides.ts"
+
+const cpuUs = () => {
+  const usage = process.cpuUsage()
+  return usage.user + usage.system
+}
+
+const median = (values: Array<number>) => percentile(values.sort((a, b) => a - b), 0.5)
+
+const timed = async (f: () => Promise<unknown>): Promise<number> => {
+  collect()
+  const start = cpuUs()
+  await f()
+  return cpuUs() - start
+}
+
+const scale = async (runs: number, rounds: number) => {
+  const steps = 3
+  const Lookup = Tool.make("lookup", {
+    parameters: Schema.Struct({ orderId: Schema.String }),
+    success: Schema.Struct({ orderId: Schema.String, status: Schema.String })
+  })
+  const Kit = Toolkit.make(Lookup)
+  const layer = Layer.mergeAll(
+    MinimalModel.layer({ delayMs: 20, toolSteps: steps - 1 }),
+    Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
+  )
+  const agent = Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 })
+  const all = (n: number) =>
+    Effect.forEach(Array.from({ length: n }), () => Agent.run(agent, "Where are my orders?"), {
+      concurrency: "unbounded",
+      discard: true
+    }).pipe(Effect.provide(layer))
+  const sleepers = (n: number) =>
+    Effect.forEach(Array.from({ length: n }), () =>
+      Effect.gen(function*() {
+        for (let step = 0; step < steps; step++) yield* Effect.sleep(20)
+      }), { concurrency: "unbounded", discard: true })
+  await Effect.runPromise(all(1_000))
+  await Effect.runPromise(MinimalModel.callsAlone(1_000, steps, 20))
+  const agentUs: Array<number> = []
+  const doubleUs: Array<number> = []
+  const sleepUs: Array<number> = []
+  for (let round = 0; round < rounds; round++) {
+    agentUs.push(await timed(() => Effect.runPromise(all(runs))) / runs)
+    doubleUs.push(await timed(() => Effect.runPromise(MinimalModel.callsAlone(runs, steps, 20))) / runs)
+    sleepUs.push(await timed(() => Effect.runPromise(sleepers(runs))) / runs)
+  }
+  const a = median(agentUs), d = median(doubleUs), s = median(sleepUs)
+  console.log(
+    `scale: ${runs} runs x ${steps} steps, ${rounds} rounds: CPU per run: agent+double ${a.toFixed(1)} µs, ` +
+      `double alone ${d.toFixed(1)} µs, sleeping fibers ${s.toFixed(1)} µs; ` +
+      `agent's share ${(a - d).toFixed(1)} µs per run, ${((a - d) / steps).toFixed(1)} µs per step`
+  )
+  console.log(`  rounds (agent): ${agentUs.map((x) => x.toFixed(1)).join(" ")}`)
+}
+
+const loop = async (blocks: number, perBlock: number) => {
+  const server = await startServer()
+  const built = await harness(server.url)
+  const rawSides = raw(server.url)
+  try {
+    for (let i = 0; i < 50; i++) {
+      await built.value.toolLoop()
+      await rawSides.toolLoop()
+    }
+    const agentUs: Array<number> = []
+    const rawUs: Array<number> = []
+    const block = async (call: () => Promise<unknown>) => {
+      collect()
+      const start = cpuUs()
+      for (let i = 0; i < perBlock; i++) await call()
+      return (cpuUs() - start) / perBlock
+    }
+    for (let b = 0; b < blocks; b++) {
+      agentUs.push(await block(built.value.toolLoop))
+      rawUs.push(await block(rawSides.toolLoop))
+    }
+    const a = median(agentUs), r = median(rawUs)
+    console.log(
+      `loop: 5-step tool loop, ${blocks} blocks of ${perBlock}: CPU per run: agent ${a.toFixed(0)} µs, ` +
+        `raw SDK hand loop ${r.toFixed(0)} µs, added ${(a - r).toFixed(0)} µs`
+    )
+  } finally {
+    await built.close()
+    await server.close()
+  }
+}
+
+const which = process.argv[2] ?? "scale"
+const arg = (name: string, fallback: number) => {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`))
+  return found === undefined ? fallback : Number(found.slice(name.length + 3))
+}
+if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
+else await loop(arg("blocks", 20), arg("per", 20))
+process.exit(0)
