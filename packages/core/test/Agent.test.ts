@@ -134,6 +134,27 @@ describe("Agent", () => {
       ShopHandlers
     ))))
 
+  it.effect("runs of one agent in different contexts call the handlers of their own context", () =>
+    Effect.gen(function*() {
+      const Greet = Tool.make("greet", { parameters: Schema.Struct({ name: Schema.String }), success: Schema.String })
+      const kit = Toolkit.make(Greet)
+      const agent = Agent.make({ name: "greeter", toolkit: kit })
+      const call = TestModel.toolCalls([{ name: "greet", params: { name: "Ada" } }])
+      // two runs in one context (the second reuses what the first made), then the results they sent
+      const twiceWith = (greeting: string) =>
+        Effect.gen(function*() {
+          yield* Agent.run(agent, "greet Ada")
+          yield* Agent.run(agent, "greet Ada")
+          const requests = yield* TestModel.requests
+          return [requests[1]!, requests[3]!].map((request) => resultsOf(request.prompt)[0]!.result)
+        }).pipe(Effect.provide(Layer.merge(
+          TestModel.layer([call, TestModel.text("done"), call, TestModel.text("done")]),
+          kit.toLayer({ greet: ({ name }) => Effect.succeed(`${greeting}, ${name}`) })
+        )))
+      assert.deepStrictEqual(yield* twiceWith("Hello"), ["Hello, Ada", "Hello, Ada"])
+      assert.deepStrictEqual(yield* twiceWith("Bonjour"), ["Bonjour, Ada", "Bonjour, Ada"])
+    }))
+
   it.effect("max steps: a model that never stops fails with BudgetExceeded { limit: steps }", () =>
     Effect.gen(function*() {
       const agent = Agent.make({ name: "loopy", toolkit: Shop, maxSteps: 3 })

@@ -658,16 +658,25 @@ const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown
   })
 }
 
-// The toolkit with its handlers: made once per run, at its first tool call,
-// through effect's public Toolkit API (a toolkit with bound handlers, such as
-// an MCP server's, is used as it is).
+// The toolkit with its handlers, through effect's public Toolkit API (a
+// toolkit with bound handlers, such as an MCP server's, is used as it is).
+// Making it compiles each tool's Schemas and depends only on the context
+// (the handlers' layer), so it is made once per toolkit and context and
+// shared by the runs in that context; a run keeps it from its first call.
+const madeHandlers = new WeakMap<object, WeakMap<Context.Context<never>, Toolkit.WithHandler<Record<string, Tool.Any>>>>()
+
 const handlersOf = <O>(run: Run<O>): Effect.Effect<Toolkit.WithHandler<Record<string, Tool.Any>>> => {
   if (run.handlers !== undefined) return Effect.succeed(run.handlers)
   const toolkit = run.config.toolkit!
-  const made = Effect.isEffect(toolkit)
-    ? runsInContext(toolkit as Toolkit.Toolkit<Record<string, Tool.Any>>)
-    : Effect.succeed(toolkit)
-  return Effect.tap(made, (handlers) => Effect.sync(() => void (run.handlers = handlers)))
+  if (!Effect.isEffect(toolkit)) return Effect.succeed(run.handlers = toolkit)
+  let byContext = madeHandlers.get(toolkit)
+  if (byContext === undefined) madeHandlers.set(toolkit, byContext = new WeakMap())
+  const made = byContext.get(run.services)
+  if (made !== undefined) return Effect.succeed(run.handlers = made)
+  return Effect.map(runsInContext(toolkit as Toolkit.Toolkit<Record<string, Tool.Any>>), (handlers) => {
+    byContext.set(run.services, handlers)
+    return run.handlers = handlers
+  })
 }
 
 // The handlers' services: `Agent.make` lists them in the agent's requirements,
