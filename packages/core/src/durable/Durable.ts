@@ -25,7 +25,11 @@
  *   run together, exactly one proceeds; the other fails with
  *   `reason: "conflict"` before doing any live work;
  * - a result recorded in an older encoding `version` is read through the
- *   step's `migrate`, or refused with `reason: "version"`, never misread.
+ *   step's `migrate`, or refused with `reason: "version"`, never misread;
+ * - an agent that pauses for approvals records the pause (status `paused`):
+ *   `Durable.run(agent.resume(paused, decisions), sameRunId)`, in this
+ *   process or another one, continues the run from the pause, and the
+ *   decisions it records are the run's from then on.
  *
  * Errors of a step are not recorded: a failed step runs again on resume. A
  * failure the run continues after (a tool error shown to the model) must be
@@ -61,6 +65,13 @@ const failureDetail = (cause: Cause.Cause<unknown>): string => {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return text.length > 500 ? `${text.slice(0, 500)}…` : text
 }
+
+// an agent waiting for approvals (its Paused, matched by tag: the agent module depends on this one)
+const isPause = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((reason) =>
+    reason._tag === "Fail" && typeof reason.error === "object" && reason.error !== null &&
+    "_tag" in reason.error && reason.error._tag === "Paused"
+  )
 
 const ownsNothing = (cause: Cause.Cause<unknown>): boolean =>
   Cause.hasInterruptsOnly(cause) ||
@@ -166,7 +177,11 @@ export const run: {
             return exit.value
           }
           if (durable.wrote() && !ownsNothing(exit.cause)) {
-            yield* Effect.ignore(durable.status("failed", failureDetail(exit.cause)))
+            yield* Effect.ignore(
+              isPause(exit.cause)
+                ? durable.status("paused", failureDetail(exit.cause))
+                : durable.status("failed", failureDetail(exit.cause))
+            )
           }
           return yield* exit
         }),

@@ -19,9 +19,15 @@ import { Context, Effect, Schema } from "effect"
 export interface Step {
   /**
    * What the step is: a model call, a tool call, an input from outside the
-   * run (a user message, an approval), or a compaction of the history.
+   * run (a user message, an approval), a compaction of the history, or a
+   * pause: the run stopped to wait for input from outside (an agent's
+   * approvals). Code that continues a paused run (`agent.resume`) asks for
+   * the same pause step first; found recorded, it stands for every step
+   * recorded before it, so the continuation replays from the pause on
+   * instead of from the start. A pause step the code never asks for again
+   * (the run re-run with an approver) is not a mismatch.
    */
-  readonly kind: "model" | "tool" | "input" | "compaction"
+  readonly kind: "model" | "tool" | "input" | "compaction" | "pause"
   /** The harness, the tool or the input source it belongs to. */
   readonly name: string
   /**

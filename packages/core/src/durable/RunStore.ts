@@ -52,7 +52,7 @@ import * as MemoryStore from "./internal/runStoreMemory.ts"
  * @since 0.1.0
  */
 export const Step = Schema.TaggedStruct("Step", {
-  kind: Schema.Literals(["model", "tool", "input", "compaction"]),
+  kind: Schema.Literals(["model", "tool", "input", "compaction", "pause"]),
   name: Schema.String,
   request: Schema.Unknown,
   result: Schema.Unknown,
@@ -71,10 +71,10 @@ export const ToolStarted = Schema.TaggedStruct("ToolStarted", {
   request: Schema.Unknown
 })
 
-
 /**
  * A change of the run's status: `running` when a process starts or resumes
- * it (its claim on the run), `completed` or `failed` when it ends.
+ * it (its claim on the run), `completed` or `failed` when it ends, `paused`
+ * when it stopped to wait for input from outside (an agent's approvals).
  *
  * @since 0.1.0
  */

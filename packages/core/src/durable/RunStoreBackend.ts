@@ -17,7 +17,7 @@ import type * as Scope from "effect/Scope"
  *
  * @since 0.1.0
  */
-export const RunStatus = Schema.Literals(["running", "completed", "failed"])
+export const RunStatus = Schema.Literals(["running", "completed", "failed", "paused"])
 
 /**
  * @since 0.1.0

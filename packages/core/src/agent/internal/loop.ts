@@ -152,6 +152,8 @@ export const resume = <O>(config: Config<O>, paused: Data_.Paused, decisions: Re
   Effect.gen(function*(): Step<Data_.RunResult<O>> {
     const run = yield* start(config, paused.history?.content)
     run.step = paused.step
+    // a durable run continues from its recorded pause, not from its start
+    if (run.journal !== undefined) yield* pauseStep(run, paused.step, paused.pending)
     const reply: Data_.ModelStep = { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }
     const calls = yield* toolStep(run, paused.calls, decisions)
     const final = yield* afterTools(run, reply, calls)
@@ -523,6 +525,7 @@ function* approvals<O>(
   yield* observe(run, () => AgentEvent.ApprovalRequested({ agent: config.name, step, pending }))
   const approver = given === undefined ? Context.get(run.services, Data_.Approval) : undefined
   if (given === undefined && approver === undefined) {
+    if (run.journal !== undefined) yield* pauseStep(run, step, pending)
     const history = yield* run.history.snapshot
     return yield* new Data_.Paused({ agent: config.name, step, calls, pending, ...(history === undefined ? {} : { history }) })
   }
@@ -536,6 +539,15 @@ function* approvals<O>(
   }
   return decisions
 }
+
+// The pause of a run waiting for approvals, journaled: a resume asks for it
+// first and replays from there (see Journal.Step's kind "pause").
+const pauseStep = <O>(run: Run<O>, step: number, pending: ReadonlyArray<Data_.PendingCall>) =>
+  run.journal!.step(
+    { kind: "pause", name: `${run.config.name}/approval`, request: { step, pending: pending.map((call) => call.id) } },
+    Schema.Null,
+    Effect.succeed(null)
+  )
 
 /** Whether a call needs the caller's approval before it runs. */
 const needsApproval = (

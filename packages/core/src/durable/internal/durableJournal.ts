@@ -20,6 +20,12 @@
  * that finds another owner (this process stalled past its lease) makes every
  * later live step fail with the conflict.
  *
+ * Pauses. A `pause` step recorded when a run stopped for outside input is an
+ * anchor: code continuing the run (an agent's resume) asks for it first, and
+ * taking it counts every step recorded before it as replayed. An anchor the
+ * code never asks for is no mismatch (the run re-run from the start with an
+ * approver goes past it), and does not keep the run from going live.
+ *
  * Tools. A non-idempotent tool records `ToolStarted` before it runs. Found on
  * resume without its result, the call is not run again: the step returns its
  * `unknownOutcome` (recorded as a step with `outcome: "unknown"`) or fails
@@ -40,6 +46,8 @@ interface Slot {
   /** The sequence of the slot's first entry. */
   readonly sequence: number
   started: boolean
+  /** A recorded pause: optional, and it stands for the steps before it. */
+  readonly anchor: boolean
   result: { readonly sequence: number; readonly entry: StepEntry } | undefined
   consumed: boolean
 }
@@ -130,6 +138,7 @@ export const make = (
       describe: describe(entry._tag === "Step" ? entry.kind : "tool", entry.name, entry.request),
       sequence,
       started: entry._tag === "ToolStarted",
+      anchor: entry._tag === "Step" && entry.kind === "pause",
       result: entry._tag === "Step" ? { sequence, entry } : undefined,
       consumed: false
     }
@@ -144,7 +153,8 @@ export const make = (
     }
   }
 
-  let remaining = slots.length
+  // recorded steps the code must still ask for (anchors are optional)
+  let remaining = slots.filter((slot) => !slot.anchor).length
   let progress = 0
   let next = records.length
   let wrote = false
@@ -191,15 +201,30 @@ export const make = (
     if (same === undefined) return undefined
     const slot = same.shift()
     if (same.length === 0) byKey.delete(key)
-    if (slot !== undefined) {
-      slot.consumed = true
-      remaining--
-      progress++
-    }
+    if (slot !== undefined) consume(slot)
     return slot
   }
 
-  const unconsumed = () => slots.find((slot) => !slot.consumed)
+  const consume = (slot: Slot) => {
+    slot.consumed = true
+    if (!slot.anchor) remaining--
+    progress++
+  }
+
+  // A pause taken: the continuation replays from it, so the steps recorded
+  // before it count as replayed and no later call can take them.
+  const skipBefore = (anchor: Slot) => {
+    for (const slot of slots) {
+      if (slot.sequence >= anchor.sequence) break
+      if (slot.consumed) continue
+      consume(slot)
+      const same = byKey.get(slot.key)!
+      same.splice(same.indexOf(slot), 1)
+      if (same.length === 0) byKey.delete(slot.key)
+    }
+  }
+
+  const unconsumed = () => slots.find((slot) => !slot.consumed && !slot.anchor)
 
   const appendUnlocked = (entry: RunStore.Entry) =>
     Effect.tap(store.append(runId, next, entry), () =>
@@ -387,8 +412,9 @@ export const make = (
   ): Effect.Effect<A, E | Journal.JournalMismatch | Journal.JournalError, R> =>
     Effect.suspend(() => {
       const recordStart = step.kind === "tool" && step.idempotent !== true
-      const slot = remaining === 0 ? undefined : take(keyOf(step.kind, step.name, step.request))
+      const slot = byKey.size === 0 ? undefined : take(keyOf(step.kind, step.name, step.request))
       if (slot !== undefined) {
+        if (slot.anchor) skipBefore(slot)
         if (slot.result !== undefined) return replay(step, codec, slot)
         return step.idempotent === true ? live(step, codec, run, false) : unknownOutcome(step, codec, slot)
       }

@@ -16,7 +16,7 @@ export interface RawRecord {
   readonly sequence: number
   readonly at: number
   /** The run status, when the entry is a `Status` entry. */
-  readonly status: "running" | "completed" | "failed" | undefined
+  readonly status: "running" | "completed" | "failed" | "paused" | undefined
   /** The envelope, as JSON text without line breaks. */
   readonly json: string
 }
