@@ -131,6 +131,13 @@ export interface Options<In, Out> {
   readonly input?: Schema.Codec<In, any> | undefined
   /** The Schema of the answer (JSON); default `Schema.String`. */
   readonly output?: Schema.Codec<Out, any> | undefined
+  /**
+   * How many times a model call may sleep durably (effect's `DurableClock`)
+   * for a rate-limited provider's `retryAfter` longer than the agent's retry
+   * policy waits in process, before the run fails (default 5). See
+   * `WorkflowJournal`.
+   */
+  readonly maxRateLimitWaits?: number | undefined
 }
 
 const approvalDeferred = (callId: string) => DurableDeferred.make(`approval/${callId}`, { success: Agent.Decision })
@@ -158,7 +165,7 @@ export const make: {
 
   const body = (payload: { readonly runId: string; readonly input: In }, executionId: string) =>
     Effect.gen(function*() {
-      const journal = yield* WorkflowJournal.make
+      const journal = yield* WorkflowJournal.makeWith({ maxRateLimitWaits: options?.maxRateLimitWaits })
       const approvals = yield* Approvals
       const engine = yield* WorkflowEngine.WorkflowEngine
       const instance = yield* WorkflowEngine.WorkflowInstance

@@ -13,23 +13,29 @@
  * locks that die with its connections, so another worker takes them over and
  * its runs resume there without a new call.
  *
+ * Retention: the engine keeps every execution's messages and activity results
+ * forever. {@link prune} deletes those of executions that completed before a
+ * cutoff; run it on a schedule (any process with the `SqlClient`).
+ *
  * @since 0.1.0
  */
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
-import { type Config, Layer, Option } from "effect"
+import { Clock, type Config, Duration, Effect, Layer, Option } from "effect"
 import {
   ClusterWorkflowEngine,
+  MachineId,
   RunnerAddress,
   RunnerHealth,
   Runners,
   Sharding,
   ShardingConfig,
   SqlMessageStorage,
+  Snowflake,
   SqlRunnerStorage
 } from "effect/cluster"
 import type { SocketServer } from "effect/socket"
-import type { SqlClient } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { WorkflowEngine } from "effect/workflow"
 import * as Approvals from "./Approvals.ts"
 
@@ -129,3 +135,73 @@ export const layerSingle = (options?: ClusterOptions): Layer.Layer<
     Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` }))
   )
 }
+
+/**
+ * Options of {@link prune}.
+ *
+ * @since 0.1.0
+ */
+export interface PruneOptions {
+  /** The tables' prefix (default `cluster`), as the workers were given. */
+  readonly prefix?: string | undefined
+  /** Executions that completed at least this long ago are deleted. */
+  readonly olderThan: Duration.Input
+}
+
+/**
+ * Deletes, from the cluster engine's PostgreSQL tables, every workflow
+ * execution that completed (with an answer or an error) at least `olderThan`
+ * ago: its run request, activity results, deferred results (approvals) and
+ * durable clock, in one transaction per execution. Runs that are running,
+ * suspended (waiting for an approval or a durable sleep) or completed more
+ * recently are kept. Returns the execution ids deleted.
+ *
+ * After pruning, the engine no longer knows the run: `status` says
+ * `Pending`, and starting the same run id again runs it anew. Keep
+ * `olderThan` longer than any caller may still ask for the answer.
+ *
+ * @example
+ * ```ts
+ * import { WorkflowEngines } from "@effect-harness/workflow"
+ * import { Effect, Schedule } from "effect"
+ *
+ * // in one worker: every hour, forget runs completed more than 7 days ago
+ * const retention = WorkflowEngines.prune({ olderThan: "7 days" }).pipe(
+ *   Effect.repeat(Schedule.spaced("1 hour"))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const prune = Effect.fn("WorkflowEngines.prune")(function*(options: PruneOptions) {
+  const sql = yield* SqlClient.SqlClient
+  const prefix = options.prefix ?? "cluster"
+  const messages = sql(`${prefix}_messages`)
+  const replies = sql(`${prefix}_replies`)
+  const now = yield* Clock.currentTimeMillis
+  // reply ids are snowflakes: their high bits are the time the reply was saved
+  const cutoff = Snowflake.make({
+    timestamp: now - Duration.toMillis(Duration.fromInputUnsafe(options.olderThan)),
+    machineId: MachineId.make(0),
+    sequence: 0
+  })
+  // a run request's final reply is a Complete result; a suspended run's is Suspended
+  const done = yield* sql<{ readonly entity_type: string; readonly entity_id: string }>`
+    SELECT m.entity_type, m.entity_id FROM ${messages} m
+    JOIN ${replies} r ON r.request_id = m.id AND r.kind = 0
+    WHERE m.tag = 'run' AND m.entity_type LIKE 'Workflow/%'
+      AND r.id < ${String(cutoff)}
+      AND (r.payload::jsonb #>> '{value,_tag}') = 'Complete'`
+  const pruned: Array<string> = []
+  for (const { entity_id, entity_type } of done) {
+    yield* Effect.gen(function*() {
+      for (const type of [entity_type, "Workflow/-/DurableClock"]) {
+        yield* sql`DELETE FROM ${replies} WHERE request_id IN (
+          SELECT id FROM ${messages} WHERE entity_type = ${type} AND entity_id = ${entity_id})`
+        yield* sql`DELETE FROM ${messages} WHERE entity_type = ${type} AND entity_id = ${entity_id}`
+      }
+    }).pipe(sql.withTransaction)
+    pruned.push(entity_id)
+  }
+  return pruned as ReadonlyArray<string>
+}) as (options: PruneOptions) => Effect.Effect<ReadonlyArray<string>, SqlError.SqlError, SqlClient.SqlClient>

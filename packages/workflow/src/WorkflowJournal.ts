@@ -27,15 +27,22 @@
  *   records only that the step failed, so a replay runs the step again (as
  *   `Durable` runs failed steps again), under a new name (`/retry-<n>`).
  *
+ * A step that failed because the provider asked to be called again later
+ * than the retry policy waits in process (a `RateLimited` with `retryAfter`,
+ * alone or as the `last` of `RetriesExhausted`) is not failed: the run sleeps
+ * on effect's `DurableClock` for that `retryAfter` (no process waits; the
+ * engine wakes the run, on any worker), then calls again, up to
+ * `maxRateLimitWaits` times (default 5) before the failure is the step's.
+ *
  * Input steps (`kind: "input"`, the agent's approval decisions) run in the
  * workflow body, not as activities: their source must itself be durable, as
  * the `DurableDeferred` of `AgentWorkflow`'s approvals is.
  *
  * @since 0.1.0
  */
-import { Journal } from "@effect-harness/core"
-import { Cause, Effect, Schema } from "effect"
-import { Activity, WorkflowEngine } from "effect/workflow"
+import { HarnessError, Journal } from "@effect-harness/core"
+import { Cause, Duration, Effect, Schema } from "effect"
+import { Activity, DurableClock, WorkflowEngine } from "effect/workflow"
 import { canonicalJson, preview } from "./internal/json.ts"
 
 /**
@@ -50,7 +57,9 @@ export const Recorded = Schema.Struct({
   version: Schema.Int,
   result: Schema.optional(Schema.Unknown),
   outcome: Schema.optional(Schema.Literals(["failed", "unknown"])),
-  detail: Schema.optional(Schema.String)
+  detail: Schema.optional(Schema.String),
+  /** A failed step's provider asked to be called again after this many milliseconds. */
+  retryAfterMs: Schema.optional(Schema.Number)
 })
 
 /**
@@ -67,10 +76,35 @@ const baseName = (step: Journal.Step): string => {
   return `${step.kind}/${step.name}`
 }
 
+// The wait a rate-limited provider asked for, when the step failed on it.
+const retryAfterOf = (cause: Cause.Cause<unknown>): Duration.Duration | undefined => {
+  for (const reason of cause.reasons) {
+    if (reason._tag !== "Fail") continue
+    const error = reason.error as { readonly _tag?: unknown; readonly last?: unknown }
+    const limited = error?._tag === "RetriesExhausted" ? error.last : error
+    const wait = HarnessError.retryAfter(limited)
+    if (wait !== undefined) return wait
+  }
+  return undefined
+}
+
 const detailOf = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return text.length > 500 ? `${text.slice(0, 500)}…` : text
+}
+
+/**
+ * Options of {@link makeWith}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * How many times a step may sleep durably for a rate-limited provider's
+   * `retryAfter` before its failure is the step's (default 5).
+   */
+  readonly maxRateLimitWaits?: number | undefined
 }
 
 /**
@@ -104,7 +138,19 @@ export const make: Effect.Effect<
   Journal.Service,
   never,
   WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance
-> = Effect.gen(function*() {
+> = Effect.suspend(() => makeWith())
+
+/**
+ * {@link make} with options.
+ *
+ * @since 0.1.0
+ */
+export const makeWith = (options?: Options): Effect.Effect<
+  Journal.Service,
+  never,
+  WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance
+> => Effect.gen(function*() {
+  const maxWaits = options?.maxRateLimitWaits ?? 5
   const engine = yield* WorkflowEngine.WorkflowEngine
   const instance = yield* WorkflowEngine.WorkflowInstance
   const occurrences = new Map<string, number>()
@@ -205,7 +251,14 @@ export const make: Effect.Effect<
                   // an interrupted step is not a result: the engine runs it again
                   if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
                   failure = cause
-                  return Effect.succeed<Recorded>({ request, version, outcome: "failed", detail: detailOf(cause) })
+                  const wait = retryAfterOf(cause)
+                  return Effect.succeed<Recorded>({
+                    request,
+                    version,
+                    outcome: "failed",
+                    detail: detailOf(cause),
+                    ...(wait === undefined ? {} : { retryAfterMs: Duration.toMillis(wait) })
+                  })
                 }
               })
             )
@@ -225,6 +278,16 @@ export const make: Effect.Effect<
             })
           }
           if (recorded.outcome === "failed") {
+            // the provider asked for a longer wait than the policy holds a
+            // process for: sleep durably (the same name on replay), call again
+            if (recorded.retryAfterMs !== undefined && attempt < maxWaits) {
+              yield* DurableClock.sleep({
+                name: `${name}/wait-${attempt + 1}`,
+                duration: Duration.millis(recorded.retryAfterMs),
+                inMemoryThreshold: Duration.zero
+              })
+              continue
+            }
             if (failure !== undefined) return yield* Effect.failCause(failure)
             // failed in an earlier run: run it again, as Durable does
             continue

@@ -3,11 +3,11 @@
  * contract (steps recorded once, replayed; a non-idempotent tool never run
  * twice; mismatching code refused) and approvals on durable deferreds.
  */
-import { Agent, Journal } from "@effect-harness/core"
+import { Agent, HarnessError, Journal } from "@effect-harness/core"
 import { TestModel } from "@effect-harness/testing"
 import { AgentWorkflow, WorkflowEngines, WorkflowJournal } from "@effect-harness/workflow"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Schema } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { Tool, Toolkit } from "effect/ai"
 import { TestClock } from "effect/testing"
 import { DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
@@ -275,5 +275,47 @@ describe("WorkflowJournal (in-memory engine)", () => {
         assert.strictEqual(yield* Steps.execute({ id: "b" }), "ok")
         assert.strictEqual(attempts, 2)
       }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a 429 asking for 10 minutes (synthetic, longer than the policy's 30 s) sleeps durably, then the call is made again", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "patient" })
+      const Patient = AgentWorkflow.make(agent)
+      const model = TestModel.layer([
+        TestModel.fail(new HarnessError.RateLimited({ message: "Rate limit reached", retryAfter: Duration.minutes(10) })),
+        TestModel.text("Done after the wait.")
+      ])
+      yield* Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(AgentWorkflow.run(Patient, "slow-1", "Hello"))
+        // the run is suspended on its durable clock, not failed, and holds no in-process retry
+        const suspended = yield* eventually(
+          Effect.map(AgentWorkflow.status(Patient, "slow-1"), (status) => status._tag === "Suspended" ? status : undefined)
+        )
+        assert.strictEqual(suspended.waiting, undefined)
+        assert.strictEqual((yield* TestModel.requests).length, 1)
+        yield* TestClock.adjust("9 minutes")
+        yield* Effect.yieldNow
+        assert.strictEqual((yield* TestModel.requests).length, 1)
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* Fiber.join(fiber), "Done after the wait.")
+        assert.strictEqual((yield* TestModel.requests).length, 2)
+      }).pipe(Effect.provide(Patient.layer.pipe(Layer.provideMerge(WorkflowEngines.layerMemory), Layer.provideMerge(model))))
+    }))
+
+  it.effect("rate-limited more often than maxRateLimitWaits: the run fails with the provider's error", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "impatient" })
+      const Impatient = AgentWorkflow.make(agent, { maxRateLimitWaits: 1 })
+      const limited = TestModel.fail(new HarnessError.RateLimited({ message: "Rate limit reached", retryAfter: Duration.minutes(10) }))
+      const model = TestModel.layer([limited, limited])
+      yield* Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(Effect.exit(AgentWorkflow.run(Impatient, "slow-2", "Hello")))
+        yield* eventually(Effect.map(TestModel.requests, (requests) => requests.length === 1 ? true : undefined))
+        yield* TestClock.adjust("10 minutes")
+        const exit = yield* Fiber.join(fiber)
+        assert.isTrue(Exit.isFailure(exit))
+        assert.include(String(exit), "RetriesExhausted")
+        assert.strictEqual((yield* TestModel.requests).length, 2)
+      }).pipe(Effect.provide(Impatient.layer.pipe(Layer.provideMerge(WorkflowEngines.layerMemory), Layer.provideMerge(model))))
     }))
 })

@@ -123,5 +123,53 @@ if (!server.ok) {
         }).pipe(Effect.provide(phase([answer])))
         assert.deepStrictEqual(ran, ["A1"])
       }), 60_000)
+
+    it.live("prune deletes the rows of executions completed before the cutoff; running, suspended and recent ones stay", () =>
+      Effect.gen(function*() {
+        const Support = AgentWorkflow.make(desk, { name: "prune/desk" })
+        const handlers = Desk.toLayer({ refund: ({ order }) => Effect.succeed(`refunded ${order}`) })
+        // "Hello" is answered at once; a refund asks for approval
+        const model = TestModel.layer(Array.from({ length: 10 }, () =>
+          TestModel.respond((request) =>
+            JSON.stringify(request.prompt).includes("Hello") ? TestModel.text("Hi.") : askRefund
+          )))
+        const rowsOf = (executionId: string) =>
+          withSql((sql) =>
+            sql<{ readonly n: string }>`SELECT count(*) AS n FROM ${sql(`${prefix}_messages`)} WHERE entity_id = ${executionId}`
+          ).pipe(Effect.map(([row]) => Number(row!.n)))
+        yield* Effect.gen(function*() {
+          assert.strictEqual(yield* AgentWorkflow.run(Support, "done-1", "Hello"), "Hi.")
+          yield* AgentWorkflow.start(Support, "waiting-1", "Refund A1")
+          yield* eventually(AgentWorkflow.waiting(Support, "waiting-1"))
+          const done = Support.executionId("done-1")
+          const suspended = Support.executionId("waiting-1")
+          const before = { done: yield* rowsOf(done), suspended: yield* rowsOf(suspended) }
+          assert.isAbove(before.done, 1)
+          assert.isAbove(before.suspended, 1)
+
+          // completed less than an hour ago: kept
+          assert.deepStrictEqual(yield* WorkflowEngines.prune({ prefix, olderThan: "1 hour" }), [])
+          assert.strictEqual(yield* rowsOf(done), before.done)
+
+          yield* Effect.sleep("10 millis")
+          // (the runs of the tests above, completed too, go as well)
+          const pruned = yield* WorkflowEngines.prune({ prefix, olderThan: 0 })
+          assert.include(pruned, done)
+          assert.notInclude(pruned, suspended)
+          assert.strictEqual(yield* rowsOf(done), 0)
+          assert.strictEqual(yield* rowsOf(suspended), before.suspended)
+          assert.deepStrictEqual(yield* AgentWorkflow.status(Support, "done-1"), { _tag: "Pending" })
+          const status = yield* AgentWorkflow.status(Support, "waiting-1")
+          assert.strictEqual(status._tag === "Suspended" ? status.waiting?.callId : status._tag, "refund-1")
+        }).pipe(
+          Effect.provide(
+            Support.layer.pipe(
+              Layer.provideMerge(Layer.fresh(engine)),
+              Layer.provideMerge(Layer.merge(model, handlers)),
+              Layer.provideMerge(clientLayer)
+            )
+          )
+        )
+      }), 60_000)
   })
 }
