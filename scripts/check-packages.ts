@@ -16,7 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 
 const root = join(import.meta.dirname, "..")
-const packages = ["core", "testing", "openai", "sql"] as const
+const packages = ["core", "testing", "openai", "sql", "workflow"] as const
 // the Node the compiled output must still run on (the system Node of CI machines)
 const systemNode = process.env["SYSTEM_NODE"] ?? "/usr/bin/node"
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
@@ -132,7 +132,9 @@ try {
   const expected = `{"category":"billing","urgent":true}`
   step(`run src/main.ts on Node ${process.version}`)
   const onCurrent = run(process.execPath, ["src/main.ts"], app).trim()
-  if (onCurrent !== `offline ${expected}\nopenai ${expected}`) throw new Error(`unexpected output:\n${onCurrent}`)
+  if (onCurrent !== `offline ${expected}\nopenai ${expected}\nworkflow ${expected}`) {
+    throw new Error(`unexpected output:\n${onCurrent}`)
+  }
   console.log(`  ${onCurrent.replace(/\n/g, "\n  ")}`)
 
   if (existsSync(systemNode)) {

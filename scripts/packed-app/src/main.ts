@@ -1,8 +1,9 @@
-// Every package (sql through offline.ts): the real openai SDK over HTTP to a local fake server, run by NodeRuntime.
+// Every package (sql through offline.ts, workflow on its in-memory engine): the real openai SDK over HTTP to a local fake server, run by NodeRuntime.
 import "./offline.ts"
-import { Harness } from "@effect-harness/core"
+import { Agent, Harness } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
-import { FakeOpenAiServer } from "@effect-harness/testing"
+import { FakeOpenAiServer, TestModel } from "@effect-harness/testing"
+import { AgentWorkflow, WorkflowEngines } from "@effect-harness/workflow"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
 import { triage } from "./triage.ts"
@@ -15,6 +16,16 @@ const program = Effect.gen(function*() {
   )
   const ticket = yield* Harness.run(triage, "I was charged twice!").pipe(Effect.provide(model))
   yield* Console.log(`openai ${JSON.stringify(ticket)}`)
+
+  // an agent run as a workflow execution on the in-memory engine
+  const Triage = AgentWorkflow.make(Agent.make({ name: "triage" }))
+  const answer = yield* AgentWorkflow.run(Triage, "ticket-1", "I was charged twice!").pipe(
+    Effect.provide(Triage.layer.pipe(
+      Layer.provideMerge(WorkflowEngines.layerMemory),
+      Layer.provideMerge(TestModel.layer([TestModel.text(JSON.stringify({ category: "billing", urgent: true }))]))
+    ))
+  )
+  yield* Console.log(`workflow ${answer}`)
 }).pipe(Effect.provide(FakeOpenAiServer.layer()))
 
 NodeRuntime.runMain(program)
