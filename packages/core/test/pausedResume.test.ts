@@ -6,11 +6,11 @@
  * replays to the same answer without calling anything. Real child processes
  * (fixtures/paused-child.ts) on the file store.
  */
-import { Agent, Durable, RunStore } from "@effect-harness/core"
+import { Agent, Durable, RunEvents, RunStore } from "@effect-harness/core"
 import { TestModel } from "@effect-harness/testing"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema, Stream } from "effect"
 import { Tool, Toolkit } from "effect/ai"
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -132,5 +132,29 @@ describe("a paused durable run, in one process", () => {
       // the decision recorded first is the run's: the replay does not ask again
       assert.strictEqual(second, "Refunded.")
       assert.strictEqual((yield* TestModel.requests).length, 2)
+    }).pipe(Effect.provide(Layer.mergeAll(RunStore.layerMemory, script(), handlers))))
+
+  it.effect("the events of a run paused then resumed, read from its start: the pause, then on to its completion", () =>
+    Effect.gen(function*() {
+      const runId = "ticket-events"
+      const paused = yield* Agent.run(agent, "refund R1").pipe(Durable.run(runId), Effect.flip)
+      if (paused._tag !== "Paused") return assert.fail("expected a pause")
+      yield* agent.resume(paused, { c1: Agent.approve }).pipe(Durable.run(runId))
+      const events = yield* Stream.runCollect(RunEvents.stream(runId))
+      const seen = events.map((event) =>
+        event._tag === "Status" ? `status ${event.status}` : event._tag === "Step" ? `${event.kind} ${event.name}` : event._tag
+      )
+      assert.deepStrictEqual(seen, [
+        "status running",
+        "ModelStep",
+        "pause support/approval",
+        "status paused",
+        "status running",
+        "input support/approval",
+        "ToolStarted",
+        "ToolStep",
+        "ModelStep",
+        "status completed"
+      ])
     }).pipe(Effect.provide(Layer.mergeAll(RunStore.layerMemory, script(), handlers))))
 })

@@ -24,6 +24,15 @@ const eventually = <A>(check: Effect.Effect<A | undefined, any, any>, turns = 20
     return yield* Effect.die(new Error("condition never held"))
   })
 
+/** Moves the test clock by `step` until `fiber` ends (at most 100 steps). */
+const untilDone = (fiber: Fiber.Fiber<unknown, unknown>, step: Duration.Input) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 100 && fiber.pollUnsafe() === undefined; i++) {
+      yield* TestClock.adjust(step)
+      yield* Effect.yieldNow
+    }
+  })
+
 const count = (effects: ReadonlyArray<Shop.SideEffect>) => {
   const counts: Record<string, number> = {}
   for (const effect of effects) counts[effect.ref] = (counts[effect.ref] ?? 0) + 1
@@ -79,8 +88,13 @@ describe("AgentWorkflow (in-memory engine)", () => {
       const Shopper = AgentWorkflow.make(Shop.agent)
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(AgentWorkflow.run(Shopper, "order-43", "Order #42: two items."))
-        // the engine retries an interrupted activity after a backoff
-        for (let i = 0; i < 20 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 second")
+        // the engine retries an interrupted activity after a backoff: move the
+        // clock until the run ends (a bound on clock steps, not on real time:
+        // on a loaded machine the engine's fibers may need many turns)
+        for (let i = 0; i < 600 && fiber.pollUnsafe() === undefined; i++) {
+          yield* TestClock.adjust("1 second")
+          yield* Effect.yieldNow
+        }
         const output = yield* Fiber.join(fiber)
         assert.include(output, "Finished after 7 tool results")
         assert.strictEqual(count(effects).c1, 1)
@@ -296,7 +310,9 @@ describe("WorkflowJournal (in-memory engine)", () => {
         yield* TestClock.adjust("9 minutes")
         yield* Effect.yieldNow
         assert.strictEqual((yield* TestModel.requests).length, 1)
-        yield* TestClock.adjust("1 minute")
+        // the 10 minutes are up: move the clock until the run ends (the engine's
+        // clock fiber may start a few turns late on a loaded machine)
+        yield* untilDone(fiber, "1 minute")
         assert.strictEqual(yield* Fiber.join(fiber), "Done after the wait.")
         assert.strictEqual((yield* TestModel.requests).length, 2)
       }).pipe(Effect.provide(Patient.layer.pipe(Layer.provideMerge(WorkflowEngines.layerMemory), Layer.provideMerge(model))))
@@ -311,7 +327,7 @@ describe("WorkflowJournal (in-memory engine)", () => {
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(Effect.exit(AgentWorkflow.run(Impatient, "slow-2", "Hello")))
         yield* eventually(Effect.map(TestModel.requests, (requests) => requests.length === 1 ? true : undefined))
-        yield* TestClock.adjust("10 minutes")
+        yield* untilDone(fiber, "10 minutes")
         const exit = yield* Fiber.join(fiber)
         assert.isTrue(Exit.isFailure(exit))
         assert.include(String(exit), "RetriesExhausted")

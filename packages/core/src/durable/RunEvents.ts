@@ -65,7 +65,10 @@ export interface ToolCall {
  * @since 0.1.0
  */
 export type RunEvent = Data.TaggedEnum<{
-  /** The run's status changed: `running` when a process starts or resumes it, then `completed` or `failed`. */
+  /**
+   * The run's status changed: `running` when a process starts or resumes it, then `completed` or `failed`, or
+   * `paused` when it waits for decisions from outside (an agent's approvals).
+   */
   Status: { readonly sequence: number; readonly status: RunStatus; readonly detail: string | undefined }
   /** A model step completed: its whole text and the tool calls it asks for. */
   ModelStep: {
@@ -86,10 +89,10 @@ export type RunEvent = Data.TaggedEnum<{
     readonly result: unknown
     readonly outcome: "unknown" | undefined
   }
-  /** An input from outside the run, or a compaction of its history. */
+  /** An input from outside the run, a compaction of its history, or the run's pause for approvals. */
   Step: {
     readonly sequence: number
-    readonly kind: "input" | "compaction"
+    readonly kind: "input" | "compaction" | "pause"
     readonly name: string
     readonly request: unknown
     readonly result: unknown
@@ -377,8 +380,9 @@ export interface StreamOptions {
 /**
  * The events of run `runId` after sequence `after`: those the store holds,
  * then live while the run goes on, wherever it runs, each recorded event
- * once and in order. The stream ends after the run's `completed` or `failed`
- * status; it fails with the store's `JournalError`. For a run that has not
+ * once and in order. The stream ends after the run's `completed`, `failed`
+ * or `paused` status (a resumed run is read again from the pause's sequence
+ * on); it fails with the store's `JournalError`. For a run that has not
  * started, it waits for it.
  *
  * From a run live in this process ({@link run}), live events too: the text
@@ -408,15 +412,17 @@ export const stream = (runId: string, options?: StreamOptions): Stream.Stream<Ru
       let after = options?.after ?? -1
       let ended = false
       const emit = (event: RunEvent) => Queue.offerUnsafe(out, event)
-      const emitRecord = (sequence: number, entry: Entry) => {
+      // `last`: no entry follows it yet (a failed or paused run resumed later goes on after its status)
+      const emitRecord = (sequence: number, entry: Entry, last = true) => {
         emit(fromRecord(sequence, entry))
         after = sequence
-        if (isFinal(entry)) ended = true
+        if (last && isFinal(entry)) ended = true
       }
       const emitStored = (records: ReadonlyArray<Record>, upTo: number) => {
-        for (const record of records) {
+        for (let i = 0; i < records.length; i++) {
+          const record = records[i]!
           if (ended || record.sequence > upTo) break
-          if (record.sequence > after) emitRecord(record.sequence, record.entry)
+          if (record.sequence > after) emitRecord(record.sequence, record.entry, i === records.length - 1)
         }
         // a reader that already saw the run end
         const last = records[records.length - 1]
