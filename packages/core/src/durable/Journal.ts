@@ -22,9 +22,9 @@ export interface Step {
    * run (a user message, an approval), a compaction of the history, or a
    * pause: the run stopped to wait for input from outside (an agent's
    * approvals). Code that continues a paused run (`agent.resume`) asks for
-   * the same pause step first; found recorded, it stands for every step
-   * recorded before it, so the continuation replays from the pause on
-   * instead of from the start. A pause step the code never asks for again
+   * the same pause step first, before any other step; found recorded, it
+   * stands for every step recorded before it, so the continuation replays
+   * from the pause on instead of from the start. A pause step the code never asks for again
    * (the run re-run with an approver) is not a mismatch.
    */
   readonly kind: "model" | "tool" | "input" | "compaction" | "pause"

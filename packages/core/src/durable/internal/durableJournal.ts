@@ -22,7 +22,8 @@
  *
  * Pauses. A `pause` step recorded when a run stopped for outside input is an
  * anchor: code continuing the run (an agent's resume) asks for it first, and
- * taking it counts every step recorded before it as replayed. An anchor the
+ * taking it as the run's first step counts every step recorded before it as
+ * replayed (taken later, by a replay from the start, it skips nothing). An anchor the
  * code never asks for is no mismatch (the run re-run from the start with an
  * approver goes past it), and does not keep the run from going live.
  *
@@ -412,9 +413,12 @@ export const make = (
   ): Effect.Effect<A, E | Journal.JournalMismatch | Journal.JournalError, R> =>
     Effect.suspend(() => {
       const recordStart = step.kind === "tool" && step.idempotent !== true
+      const first = progress === 0
       const slot = byKey.size === 0 ? undefined : take(keyOf(step.kind, step.name, step.request))
       if (slot !== undefined) {
-        if (slot.anchor) skipBefore(slot)
+        // only a continuation starts at a pause; replayed from the start, the
+        // run (or a concurrent one) consumes the steps before it itself
+        if (slot.anchor && first) skipBefore(slot)
         if (slot.result !== undefined) return replay(step, codec, slot)
         return step.idempotent === true ? live(step, codec, run, false) : unknownOutcome(step, codec, slot)
       }
