@@ -39,6 +39,8 @@ export class OpenAiClient extends Context.Service<OpenAiClient, {
   readonly sdk: OpenAI
   /** The base URL requests go to, ending in `/v1` for OpenAI. */
   readonly baseURL: string
+  /** How long a stream may send nothing once its response began; default {@link defaultStreamIdleTimeout}. */
+  readonly streamIdleTimeout?: Duration.Duration | undefined
 }>()("@effect-harness/openai/OpenAiClient") {}
 
 /**
@@ -63,13 +65,37 @@ export interface Options {
   readonly baseURL?: string | undefined
   readonly organization?: string | undefined
   readonly project?: string | undefined
-  /** How long one HTTP request may take before it fails with `Timeout`. Default 10 minutes. */
+  /**
+   * How long one HTTP request may take before it fails with `Timeout`.
+   * Default 10 minutes. For a streamed call it stops once the response's
+   * headers came: then {@link streamIdleTimeout} applies.
+   */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * How long a streamed response may send nothing (the time between two
+   * network reads, once the headers came) before it fails with a recoverable
+   * `Timeout` carrying the text and tool calls received, and its request is
+   * aborted. Default {@link defaultStreamIdleTimeout} (60 seconds); raise it
+   * for reasoning models that think long before their first token;
+   * `Duration.infinity` turns it off.
+   */
+  readonly streamIdleTimeout?: Duration.Input | undefined
   /** Extra headers sent with every request. */
   readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 const defaultBaseURL = "https://api.openai.com/v1"
+
+/**
+ * How long a streamed response may send nothing when `streamIdleTimeout` is
+ * not set: 60 seconds.
+ *
+ * @since 0.1.0
+ */
+export const defaultStreamIdleTimeout: Duration.Duration = Duration.seconds(60)
+
+const idleOption = (options: { readonly streamIdleTimeout?: Duration.Input | undefined }) =>
+  options.streamIdleTimeout === undefined ? {} : { streamIdleTimeout: Duration.fromInputUnsafe(options.streamIdleTimeout) }
 
 const missingKey = new OpenAiClientError({
   message: "No OpenAI API key: set OPENAI_API_KEY (OpenAiClient.layerConfig) or pass apiKey to OpenAiClient.layer"
@@ -94,6 +120,7 @@ export const make = (options: Options): Effect.Effect<OpenAiClient["Service"], O
       try: () =>
         OpenAiClient.of({
           baseURL,
+          ...idleOption(options),
           // an OpenAI client whose requests can be aborted without a caller signal (see internal/abort.ts)
           sdk: new AbortableOpenAI({
             apiKey,
@@ -186,7 +213,7 @@ export const layerConfig = (options: Omit<Options, "apiKey"> = {}): Layer.Layer<
  * is not changed), so a failed request is retried once, by the harness's
  * `Schedule`, not also by the SDK. The instance's logging and timeout are
  * kept as you set them. Interrupting a call aborts its HTTP request through
- * the request's `signal`.
+ * the request's `signal`. `streamIdleTimeout` is as for {@link layer}.
  *
  * @example
  * ```ts
@@ -208,8 +235,11 @@ export const layerConfig = (options: Omit<Options, "apiKey"> = {}): Layer.Layer<
  *
  * @since 0.1.0
  */
-export const layerFromClient = (client: OpenAI): Layer.Layer<OpenAiClient> =>
+export const layerFromClient = (
+  client: OpenAI,
+  options: { readonly streamIdleTimeout?: Duration.Input | undefined } = {}
+): Layer.Layer<OpenAiClient> =>
   Layer.sync(OpenAiClient, () => {
     const sdk = client.maxRetries === 0 ? client : client.withOptions({ maxRetries: 0 })
-    return OpenAiClient.of({ sdk, baseURL: sdk.baseURL })
+    return OpenAiClient.of({ sdk, baseURL: sdk.baseURL, ...idleOption(options) })
   })

@@ -38,7 +38,7 @@
  * @since 0.1.0
  */
 import { DirectModel } from "@effect-harness/core"
-import { Effect, Layer, type Stream } from "effect"
+import { Duration, Effect, Layer, type Stream } from "effect"
 import { AiError, LanguageModel, type Response } from "effect/ai"
 import type OpenAI from "openai"
 import type { APIPromise } from "openai/core/api-promise"
@@ -118,6 +118,9 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const sdk = client.sdk
   const chat = options.api !== "responses"
   const url = `${client.baseURL}/${chat ? "chat/completions" : "responses"}`
+  // how long a stream may send nothing once its response began (Duration.infinity: no limit)
+  const idle = client.streamIdleTimeout ?? OpenAiClientModule.defaultStreamIdleTimeout
+  const idleTimeout = Duration.isFinite(idle) ? Duration.toMillis(idle) : undefined
   // a proxy or compatible server may echo the key in its error messages
   const redact = Errors.redactor(sdk.apiKey ?? undefined)
   const toAiError = (method: string, url: string) => (error: unknown): AiError.AiError =>
@@ -210,7 +213,9 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
         error: (error, started) =>
           !started || AiError.isAiError(error)
             ? toAiError(method, url)(error)
-            : Errors.redactError(Errors.make(method, Errors.reasonOf(error, url, state.partial())), redact)
+            : Errors.redactError(Errors.make(method, Errors.reasonOf(error, url, state.partial())), redact),
+        idleTimeout,
+        idle: (millis) => Errors.stalled(method, millis, state.partial())
       }
     })
 

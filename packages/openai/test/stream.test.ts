@@ -10,6 +10,7 @@ import { DirectModel, Harness, HarnessError, Messages } from "@effect-harness/co
 import { FakeOpenAiServer } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { Tool } from "effect/ai"
 import { modelLayer } from "./support/env.ts"
 
@@ -31,6 +32,18 @@ const textOf = (parts: ReadonlyArray<DirectModel.StreamPart>) =>
   parts.map((part) => part.type === "text-delta" ? part.delta : "").join("")
 
 const text = "Paris is the capital and largest city of France, on the Seine."
+
+// Moves the TestClock by `step` until the fiber ends (at most `steps` times),
+// letting the event loop run between steps; the virtual time it ended at.
+const advanceUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>, step: number, steps: number) =>
+  Effect.gen(function*() {
+    for (let i = 1; i <= steps; i++) {
+      yield* TestClock.adjust(step)
+      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      if (fiber.pollUnsafe() !== undefined) return i * step
+    }
+    return undefined
+  })
 
 for (const api of ["chat", "responses"] as const) {
   const layer = modelLayer({ model: "gpt-4o-mini", api } as const)
@@ -146,6 +159,41 @@ for (const api of ["chat", "responses"] as const) {
         // what was streamed before the cut is the partial text
         assert.strictEqual(textOf(received), "The weather in Paris is sunny")
       }).pipe(Effect.provide(layer)))
+
+    for (const [label, client, idle] of [
+      ["default (60 s)", {}, 60_000],
+      ["streamIdleTimeout: 2 seconds", { streamIdleTimeout: "2 seconds" }, 2_000]
+    ] as const) {
+      it.effect(`a stream that stalls after its first chunks fails with a recoverable Timeout keeping the text, and is aborted: ${label}`, () =>
+        Effect.gen(function*() {
+          // the headers and a few chunks, then the server holds the connection open
+          yield* enqueue({ ...streamed({ text: "one two three four five six" }), stallAfter: api === "chat" ? 3 : 5 })
+          const received: Array<DirectModel.StreamPart> = []
+          const first = yield* Deferred.make<void>()
+          const fiber = yield* Effect.forkChild(
+            Harness.streamText({ prompt: "Count" }).pipe(
+              Stream.runForEach((part) =>
+                Effect.andThen(Effect.sync(() => received.push(part)), Deferred.succeed(first, undefined))
+              ),
+              Effect.flip
+            )
+          )
+          yield* Deferred.await(first)
+          // virtual time, in steps of a 20th of the limit: nothing fails before the limit
+          const endedAt = yield* advanceUntilDone(fiber, idle / 20, 30)
+          assert.isDefined(endedAt, "the stalled stream never ended")
+          assert.isAtLeast(endedAt!, idle)
+          assert.isAtMost(endedAt!, idle + idle / 10)
+          const error = yield* Fiber.join(fiber)
+          assert.strictEqual(error._tag, "Timeout")
+          if (error._tag !== "Timeout") return
+          assert.isTrue(HarnessError.isRecoverable(error))
+          assert.strictEqual(error.partial?.text, textOf(received))
+          assert.isTrue(error.partial!.text.startsWith("one"))
+          yield* Effect.flatMap(Effect.service(server), (server) => server.awaitAborted(1))
+          assert.deepStrictEqual(yield* abortedFlags, [true])
+        }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini", api } as const, client))))
+    }
 
     it.effect("a complete answer is not aborted, even before the body ends", () =>
       Effect.gen(function*() {

@@ -66,13 +66,17 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
 }) {}
 
 /**
- * The call took longer than allowed (the harness's `timeout` or the client's).
+ * The call took longer than allowed (the harness's `timeout` or the client's),
+ * or a stream went idle: no data for longer than the provider's idle timeout
+ * (OpenAI: `OpenAiClient`'s `streamIdleTimeout`). `partial` holds what a
+ * stream had delivered before it stalled.
  *
  * @since 0.1.0
  */
 export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
   message: Schema.String,
-  after: Schema.optional(Schema.Duration)
+  after: Schema.optional(Schema.Duration),
+  partial: Schema.optional(PartialResponse)
 }) {}
 
 /**
@@ -354,7 +358,9 @@ export const partialMetadataKey = "effect-harness/partial"
  * `{ code?, param?, status?, kind?: "timeout" | "context-overflow" | "refusal" | "connection" }`.
  * `kind: "connection"` on an `InternalProviderError` marks a connection that
  * broke mid-response (a stream cut): it maps onto `ConnectionFailed`, keeping
- * the partial response stored under {@link partialMetadataKey}.
+ * the partial response stored under {@link partialMetadataKey}; `kind: "timeout"`
+ * marks a stream that stalled (no data for longer than its idle timeout): it
+ * maps onto `Timeout`, keeping the partial response too.
  *
  * @since 0.1.0
  */
@@ -426,6 +432,7 @@ const overflowOf = (
  * | InvalidRequestError, UnsupportedSchema, tool configuration | InvalidRequest |
  * | InternalProviderError, InvalidResponseError | ProviderUnavailable |
  * | InternalProviderError (details kind "connection": a stream cut) | ConnectionFailed (partial kept) |
+ * | InternalProviderError (details kind "timeout": a stalled stream) | Timeout (partial kept) |
  * | NetworkError (timeout) | Timeout |
  * | NetworkError (transport) | ConnectionFailed |
  * | InvalidOutputError, StructuredOutputError, tool parameter errors | InvalidOutput |
@@ -480,6 +487,7 @@ export const fromAiErrorReason = (reason: AiError.AiErrorReason): HarnessError =
     case "InternalProviderError":
     case "InvalidResponseError": {
       if (details.kind === "connection") return new ConnectionFailed(withDefined({ message, partial }))
+      if (details.kind === "timeout") return new Timeout(withDefined({ message, partial }))
       const status = statusOf(reason.http) ?? details.status
       // llama.cpp answered its overflow with a 500 at first; streams report it in an error event
       const overflow = reason._tag === "InternalProviderError" ? overflowOf(details, status, reason.description, message) : undefined
@@ -542,7 +550,13 @@ export const toAiErrorReason = (error: HarnessError): AiError.AiErrorReason => {
         }
       })
     case "Timeout":
-      return new AiError.NetworkError({ reason: "TransportError", method: "POST", url: "", description: `timeout: ${error.message}` })
+      // as for ConnectionFailed: a partial response needs the metadata of an InternalProviderError
+      return error.partial === undefined
+        ? new AiError.NetworkError({ reason: "TransportError", method: "POST", url: "", description: `timeout: ${error.message}` })
+        : new AiError.InternalProviderError({
+          description: error.message,
+          metadata: { ...details({ kind: "timeout" }), [partialMetadataKey]: error.partial as any }
+        })
     case "ConnectionFailed":
       // effect's NetworkError has no metadata: a partial response travels on an
       // InternalProviderError marked as a broken connection instead

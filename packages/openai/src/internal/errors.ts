@@ -254,6 +254,15 @@ export const truncated = (method: string, partial: Partial): AiError.AiError =>
     })
   )
 
+/** The error for a stream that sent nothing for `millis` after its response began. */
+export const stalled = (method: string, millis: number, partial: Partial): AiError.AiError => {
+  const description = `The stream sent no data for ${millis} ms (streamIdleTimeout)`
+  return make(
+    method,
+    new AiError.InternalProviderError({ description, metadata: metadata({ kind: "timeout", message: description }, partial) })
+  )
+}
+
 // -----------------------------------------------------------------------------
 // Secrets in provider messages
 // -----------------------------------------------------------------------------

@@ -15,9 +15,16 @@
  * the connection stays alive for the next call (an abort also builds a
  * `DOMException` with a stack trace).
  *
+ * A stream that stalls (the response began, then no data for longer than the
+ * source's idle timeout) fails with the source's idle error, keeping what
+ * arrived, and its request is aborted: the SDK's request timeout stops at the
+ * headers. The idle time is measured on effect's `Clock` (so `TestClock`
+ * drives it) by the fiber that waits for parts; reads in the background only
+ * note when data last came.
+ *
  * @internal
  */
-import { type Array as Arr, Cause, Channel, Effect, type Pull, Scope, Stream } from "effect"
+import { type Array as Arr, Cause, Channel, type Clock, Effect, type Pull, Scope, Stream } from "effect"
 import type { AiError } from "effect/ai"
 import * as Abort from "./abort.ts"
 import { SseDecoder } from "./sse.ts"
@@ -36,6 +43,10 @@ export interface Source<P> {
   readonly end: (out: Array<P>) => void
   /** The error for what the call threw; `started`: after the response began. */
   readonly error: (error: unknown, started: boolean) => AiError.AiError
+  /** The longest wait for data once the response began, in milliseconds; none: no limit. */
+  readonly idleTimeout: number | undefined
+  /** The error for a stream that stalled for `millis` (it keeps what arrived). */
+  readonly idle: (millis: number) => AiError.AiError
 }
 
 /** Parts buffered before the reader waits for the consumer. */
@@ -62,6 +73,10 @@ class Pump<P> {
   private link: Abort.Link | undefined = undefined
   private controller: AbortController | undefined = undefined
   private readonly source: Source<P>
+  /** The clock idle time is measured on: the first pulling fiber's. */
+  private clock: Clock.Clock | undefined = undefined
+  /** When data last came (the response, or a network read), on {@link clock}; undefined: no response yet. */
+  private lastData: number | undefined = undefined
 
   readonly pull: Pull.Pull<Arr.NonEmptyReadonlyArray<P>, AiError.AiError>
   readonly release: Effect.Effect<void>
@@ -70,7 +85,31 @@ class Pump<P> {
   constructor(source: Source<P>) {
     this.source = source
     // one parameter: effect then makes no AbortController for the callback
-    this.pull = Effect.callback((resume) => this.register(resume))
+    const wait: Pull.Pull<Arr.NonEmptyReadonlyArray<P>, AiError.AiError> = Effect.callback((resume) => this.register(resume))
+    const idle = source.idleTimeout
+    if (idle === undefined) this.pull = wait
+    else {
+      // A pull that has to wait is timed; when its timer ends, the stream
+      // fails only if no data came for `idle` (before the response, the
+      // SDK's request timeout applies: the wait goes on).
+      const timed = (millis: number): Pull.Pull<Arr.NonEmptyReadonlyArray<P>, AiError.AiError> =>
+        Effect.timeoutOrElse(wait, {
+          duration: millis,
+          orElse: () =>
+            Effect.suspend(() => {
+              const quiet = this.lastData === undefined ? 0 : this.clock!.currentTimeMillisUnsafe() - this.lastData
+              return this.lastData !== undefined && quiet >= idle
+                ? Effect.fail(this.source.idle(idle))
+                : timed(Math.max(1, idle - quiet))
+            })
+        })
+      this.pull = Effect.clockWith((clock) => {
+        this.clock ??= clock
+        if (!this.started) this.start()
+        const ready = this.take()
+        return ready ?? timed(idle)
+      })
+    }
     this.release = Effect.sync(() => this.close())
     this.cancelWait = Effect.sync(() => {
       this.waiter = undefined
@@ -149,11 +188,17 @@ class Pump<P> {
     this.answered = true
   }
 
+  // data came: the idle time starts again
+  private touch() {
+    if (this.clock !== undefined) this.lastData = this.clock.currentTimeMillisUnsafe()
+  }
+
   private async read(options: Abort.RequestOptions): Promise<void> {
     let started = false
     try {
       const response = await this.source.open(options)
       started = true
+      this.touch()
       if (response.body === null) throw new Error("The streamed response has no body")
       const reader = response.body.getReader()
       const events = new SseDecoder(response.headers)
@@ -166,6 +211,7 @@ class Pump<P> {
         // once the answer is complete, the body is still read to its end
         if (this.closed && !this.answered) return
         const result = await reader.read()
+        this.touch()
         if (result.done === true) {
           this.complete = true
           if (!this.answered) {
