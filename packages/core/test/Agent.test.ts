@@ -1,4 +1,4 @@
-import { Agent, AgentEvent, Conversation, Harness, HarnessError, Journal, RetryPolicy } from "@effect-harness/core"
+import { Agent, AgentEvent, Conversation, Durable, Harness, HarnessError, Journal, RetryPolicy, RunStore } from "@effect-harness/core"
 import { TestModel, VirtualTime } from "@effect-harness/testing"
 import { assert, describe, expectTypeOf, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
@@ -460,6 +460,55 @@ describe("Agent state, events and journal", () => {
       TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "j1"), TestModel.text("Shipped.")]),
       ShopHandlers
     ))))
+})
+
+describe("Agent: an answer cut at the token limit (finish reason length)", () => {
+  const cut = "Your refund of $49 will be processed wi"
+  const whole = "Your refund of $49 will be processed within 5 days."
+  const support = Agent.make({ name: "support", toolkit: Shop, repairs: 1 })
+  const promptTexts = (prompt: Prompt.Prompt) =>
+    prompt.content.flatMap((message) =>
+      message.role === "user" ? message.content.flatMap((part) => part.type === "text" ? [part.text] : []) : []
+    )
+  const statusOf = (runId: string) =>
+    Effect.map(Effect.flatMap(Effect.service(RunStore.RunStore), (store) => store.list), (runs) =>
+      runs.find((run) => run.runId === runId)?.status)
+
+  it.effect("is sent back asking for a shorter answer; the complete one is the run's output", () =>
+    Effect.gen(function*() {
+      const result = yield* Durable.run(support.runDetailed("When is my refund?"), "refund-1")
+      assert.strictEqual(result.output, whole)
+      const requests = yield* TestModel.requests
+      assert.strictEqual(requests.length, 2)
+      assert.match(promptTexts(requests[1]!.prompt).at(-1)!, /cut off/)
+      assert.strictEqual(yield* statusOf("refund-1"), "completed")
+    }).pipe(Effect.provide(Layer.mergeAll(
+      TestModel.layer([TestModel.text(cut, { finishReason: "length" }), TestModel.text(whole)]),
+      ShopHandlers,
+      RunStore.layerMemory
+    ))))
+
+  it.effect("cut every time: the run fails with the recoverable OutputTruncated keeping the text, and is journaled failed, never completed", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Durable.run(Agent.run(support, "When is my refund?"), "refund-2"))
+      assert.strictEqual(error._tag, "OutputTruncated")
+      if (error._tag !== "OutputTruncated") return
+      assert.isTrue(HarnessError.isRecoverable(error))
+      assert.strictEqual(error.partial.text, cut)
+      assert.strictEqual(error.attempts, 2)
+      assert.strictEqual(yield* statusOf("refund-2"), "failed")
+    }).pipe(Effect.provide(Layer.mergeAll(
+      TestModel.layer([TestModel.text(cut, { finishReason: "length" }), TestModel.text(cut, { finishReason: "length" })]),
+      ShopHandlers,
+      RunStore.layerMemory
+    ))))
+
+  it.effect("allowTruncated: true takes the cut answer as the output", () =>
+    Effect.gen(function*() {
+      const lenient = Agent.make({ name: "lenient", toolkit: Shop, allowTruncated: true })
+      assert.strictEqual(yield* Agent.run(lenient, "When is my refund?"), cut)
+      assert.strictEqual((yield* TestModel.requests).length, 1)
+    }).pipe(Effect.provide(Layer.merge(TestModel.layer([TestModel.text(cut, { finishReason: "length" })]), ShopHandlers))))
 })
 
 describe("Agent types", () => {

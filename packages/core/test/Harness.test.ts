@@ -212,6 +212,25 @@ describe("Harness.retry", () => {
       TestModel.json({ city: "never reached", population: 0 })
     ]))))
 
+  it.effect("an answer cut at the token limit is not sent again: RetriesExhausted { attempts: 1, last: OutputTruncated } at once", () =>
+    Effect.gen(function*() {
+      const reply = Harness.prompt({ name: "reply", output: Schema.String, render: (q: string) => q, repairs: 1 })
+      const retried = reply.pipe(Harness.retry(RetryPolicy.make({ maxAttempts: 5, base: "1 second" })))
+      const error = yield* Effect.flip(Harness.run(retried, "When is my refund?"))
+      assert.strictEqual(error._tag, "RetriesExhausted")
+      if (error._tag !== "RetriesExhausted") return
+      assert.strictEqual(error.attempts, 1)
+      assert.strictEqual(error.last._tag, "OutputTruncated")
+      if (error.last._tag === "OutputTruncated") assert.strictEqual(error.last.partial.text, "Your refund wi")
+      // the prompt and its one repair (asking for a shorter answer), nothing more
+      assert.strictEqual((yield* TestModel.requests).length, 2)
+      assert.strictEqual(yield* TestModel.remaining, 1)
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.text("Your refund of $49 wi", { finishReason: "length" }),
+      TestModel.text("Your refund wi", { finishReason: "length" }),
+      TestModel.text("never reached")
+    ]))))
+
   it.effect("stops at the policy's total time, whatever the attempts left", () =>
     Effect.gen(function*() {
       const policy = RetryPolicy.make({ maxAttempts: 100, base: "1 second", factor: 1, jitter: false, maxElapsed: "3500 millis" })

@@ -65,5 +65,49 @@ for (const api of ["chat", "responses"] as const) {
         assert.isTrue(HarnessError.isFatal(error))
         assert.strictEqual((yield* server.requests).length, 1)
       }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini", api } as const))))
+
+    describe("an answer cut at the token limit (finish_reason length)", () => {
+      const cut = "Your refund of $49 will be processed wi"
+      const whole = "Your refund of $49 will be processed within 5 days."
+      const reply = (repairs?: number, allowTruncated?: boolean) =>
+        Harness.prompt({ name: "reply", output: Schema.String, render: (q: string) => q, repairs, allowTruncated })
+      const userTexts = (body: any): Array<string> =>
+        api === "chat"
+          ? body.messages.filter((m: any) => m.role === "user").map((m: any) => typeof m.content === "string" ? m.content : m.content.map((p: any) => p.text).join(""))
+          : body.input.filter((m: any) => m.role === "user").map((m: any) => typeof m.content === "string" ? m.content : m.content.map((p: any) => p.text).join(""))
+
+      it.effect("is not a success: it is sent back asking for a shorter answer, and the complete one is the result", () =>
+        Effect.gen(function*() {
+          const server = yield* FakeOpenAiServer.FakeOpenAiServer
+          yield* server.enqueue(answer({ text: cut, finishReason: "length" }), answer({ text: whole }))
+          assert.strictEqual(yield* Harness.run(reply(), "When is my refund?"), whole)
+          const requests = yield* server.requests
+          assert.strictEqual(requests.length, 2)
+          const asked = userTexts(requests[1]!.body)
+          assert.match(asked.at(-1)!, /cut off/)
+          assert.match(asked.at(-1)!, /shorter/)
+        }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini", api } as const))))
+
+      it.effect("cut every time: fails with the recoverable OutputTruncated keeping the partial text", () =>
+        Effect.gen(function*() {
+          const server = yield* FakeOpenAiServer.FakeOpenAiServer
+          yield* server.enqueue(answer({ text: cut, finishReason: "length" }), answer({ text: cut, finishReason: "length" }))
+          const error = yield* Effect.flip(Harness.run(reply(1), "When is my refund?"))
+          assert.strictEqual(error._tag, "OutputTruncated")
+          if (error._tag !== "OutputTruncated") return
+          assert.isTrue(HarnessError.isRecoverable(error))
+          assert.strictEqual(error.partial.text, cut)
+          assert.strictEqual(error.attempts, 2)
+          assert.strictEqual((yield* server.requests).length, 2)
+        }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini", api } as const))))
+
+      it.effect("allowTruncated: true takes the cut answer as it is", () =>
+        Effect.gen(function*() {
+          const server = yield* FakeOpenAiServer.FakeOpenAiServer
+          yield* server.enqueue(answer({ text: cut, finishReason: "length" }))
+          assert.strictEqual(yield* Harness.run(reply(undefined, true), "When is my refund?"), cut)
+          assert.strictEqual((yield* server.requests).length, 1)
+        }).pipe(Effect.provide(modelLayer({ model: "gpt-4o-mini", api } as const))))
+    })
   })
 }

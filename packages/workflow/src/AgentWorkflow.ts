@@ -57,6 +57,8 @@ export type Engine = WorkflowEngine.WorkflowEngine
 export const AgentError: Schema.Codec<Agent.AgentError, unknown> = Schema.Union([
   HarnessError.Fatal,
   HarnessError.InvalidOutput,
+  HarnessError.OutputTruncated,
+  HarnessError.ContextOverflow,
   Agent.Paused,
   Journal.JournalMismatch,
   Journal.JournalError

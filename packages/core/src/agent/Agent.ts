@@ -74,7 +74,8 @@ import * as SubAgent from "./internal/subAgent.ts"
  * The errors an agent run can end with: the fatal ones (`BudgetExceeded` for
  * `maxSteps` and budget limits, `RetriesExhausted` after the model-call retry
  * policy or a second `ContextOverflow` after compaction), `InvalidOutput` once
- * the repairs of a structured answer are spent, `ContextOverflow` when no
+ * the repairs of a structured answer are spent, `OutputTruncated` once those of
+ * an answer cut at the output token limit are, `ContextOverflow` when no
  * `ContextWindow` could shrink the request, {@link Paused}, and journal
  * failures.
  *
@@ -127,8 +128,18 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH =
   readonly stopWhen?: ((state: StopState) => boolean) | undefined
   /** The Schema of a structured final answer (JSON); the answer is plain text without it. */
   readonly output?: Schema.Codec<O, any, RO> | undefined
-  /** How many times an invalid structured answer is sent back for repair. Default 2. */
+  /**
+   * How many times an invalid structured answer, or a final answer cut at the
+   * output token limit, is sent back for repair. Default 2.
+   */
   readonly repairs?: number | undefined
+  /**
+   * Whether a final answer cut at the output token limit (finish reason
+   * `"length"`) is taken as it is. Default `false`: it is sent back asking for
+   * a shorter answer (within `repairs`), then the run fails with the
+   * recoverable `OutputTruncated` carrying the partial text.
+   */
+  readonly allowTruncated?: boolean | undefined
   /** Turns the input into the messages that start the run. Default: a string is one user message. */
   readonly render?: ((input: In) => Prompt.RawInput) | undefined
   /** Retries of each model call on recoverable errors. Default `RetryPolicy.defaultPolicy`. */
@@ -223,6 +234,7 @@ export const make = <
     handoffs,
     output: options.output === undefined ? undefined : Loop.output(options.output, options.name),
     repairs: options.repairs ?? 2,
+    allowTruncated: options.allowTruncated === true,
     retry: options.retry ?? RetryPolicy.defaultPolicy
   }
   const render = options.render ?? ((input: In) => input as Prompt.RawInput)

@@ -332,6 +332,11 @@ export type RetriedError<E> = Exclude<E, HarnessError.Recoverable> | HarnessErro
  * Retries the recoverable failures of a harness on a `RetryPolicy` (the
  * default one when none is given). Fatal errors are never retried. When the
  * policy gives up, the run fails with `RetriesExhausted { attempts, last }`.
+ * An answer cut at the output token limit (`OutputTruncated`) is not sent
+ * again, since the same request gets the same cut: it ends the retries at
+ * once, as `RetriesExhausted { attempts, last: OutputTruncated }` (raise the
+ * prompt's `repairs`, which ask for a shorter answer, or the model's output
+ * limit instead).
  *
  * The compiler keeps track: after `retry`, handling `RateLimited` is a type
  * error, since it can no longer happen.

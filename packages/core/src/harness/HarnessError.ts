@@ -3,8 +3,9 @@
  * caller can still do about them.
  *
  * - {@link Recoverable}: trying again may succeed (rate limits, 5xx, timeouts,
- *   dropped connections, output that failed validation, a prompt too long for
- *   the context window after compaction).
+ *   dropped connections, output that failed validation or was cut at the
+ *   output token limit, a prompt too long for the context window after
+ *   compaction).
  * - {@link Fatal}: trying again is pointless or harmful (bad credentials, a
  *   malformed request, an exhausted billing quota, a refusal, a spent budget,
  *   or retries that already ran out).
@@ -103,6 +104,25 @@ export class InvalidOutput extends Schema.TaggedError<InvalidOutput>()("InvalidO
 }) {
   override get message(): string {
     return `Invalid output: ${this.issues}`
+  }
+}
+
+/**
+ * The model's answer was cut at its output token limit (finish reason
+ * `"length"`), and the repairs asking it for a shorter answer did not help:
+ * `partial` holds what it said. `Harness.prompt` and agents never return a cut
+ * answer as a success unless the caller opts in (`allowTruncated: true`).
+ * Raising the model's output limit (OpenAI: `max_completion_tokens`) or
+ * asking for less is what fixes it; a retry sends the same request again.
+ *
+ * @since 0.1.0
+ */
+export class OutputTruncated extends Schema.TaggedError<OutputTruncated>()("OutputTruncated", {
+  partial: PartialResponse,
+  attempts: Schema.optional(Schema.Int)
+}) {
+  override get message(): string {
+    return `The answer was cut at the output token limit after ${this.partial.text.length} characters`
   }
 }
 
@@ -209,6 +229,7 @@ export type Recoverable =
   | Timeout
   | ConnectionFailed
   | InvalidOutput
+  | OutputTruncated
   | ContextOverflow
 
 /**
@@ -222,6 +243,7 @@ export const Recoverable = Schema.Union([
   Timeout,
   ConnectionFailed,
   InvalidOutput,
+  OutputTruncated,
   ContextOverflow
 ])
 
@@ -287,6 +309,7 @@ const recoverableTags: ReadonlySet<string> = new Set([
   "Timeout",
   "ConnectionFailed",
   "InvalidOutput",
+  "OutputTruncated",
   "ContextOverflow"
 ])
 
@@ -377,7 +400,7 @@ export interface ProviderDetails {
   readonly status?: number | undefined
   /** The provider's error type (OpenAI's `error.type`, llama.cpp's `exceed_context_size_error`). */
   readonly type?: string | undefined
-  readonly kind?: "timeout" | "context-overflow" | "refusal" | "connection" | undefined
+  readonly kind?: "timeout" | "context-overflow" | "refusal" | "connection" | "truncated" | undefined
   readonly message?: string | undefined
 }
 
@@ -436,6 +459,7 @@ const overflowOf = (
  * | NetworkError (timeout) | Timeout |
  * | NetworkError (transport) | ConnectionFailed |
  * | InvalidOutputError, StructuredOutputError, tool parameter errors | InvalidOutput |
+ * | InvalidOutputError (details kind "truncated", partial kept) | OutputTruncated |
  *
  * @example
  * ```ts
@@ -498,6 +522,7 @@ export const fromAiErrorReason = (reason: AiError.AiErrorReason): HarnessError =
       if (reason.reason === "TransportError") return new ConnectionFailed(withDefined({ message, partial }))
       return new InvalidRequest({ message })
     case "InvalidOutputError":
+      if (details.kind === "truncated" && partial !== undefined) return new OutputTruncated({ partial })
       return new InvalidOutput({ raw: "", issues: reason.description })
     case "StructuredOutputError":
       return new InvalidOutput({ raw: reason.responseText, issues: reason.description })
@@ -568,6 +593,12 @@ export const toAiErrorReason = (error: HarnessError): AiError.AiErrorReason => {
         })
     case "InvalidOutput":
       return new AiError.StructuredOutputError({ description: error.issues, responseText: error.raw })
+    case "OutputTruncated":
+      // effect has no reason for a cut answer: an invalid output, marked as truncated
+      return new AiError.InvalidOutputError({
+        description: error.message,
+        metadata: { ...details({ kind: "truncated" }), [partialMetadataKey]: error.partial as any }
+      })
     case "ContextOverflow":
       return new AiError.InvalidRequestError({
         description: error.message,

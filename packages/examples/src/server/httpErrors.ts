@@ -12,6 +12,7 @@
  * | the request is not received within the request timeout | 408 | the client is too slow; the connection is closed |
  * | `InvalidRequest` | 422 | the model provider rejected what this ticket made us send |
  * | `InvalidOutput` (repairs spent), `ContentRefused` | 422 | no valid triage for this ticket; retrying the same ticket will not help |
+ * | `OutputTruncated` (repairs spent), also after `RetriesExhausted` | 422 | the triage did not fit the model's output limit |
  * | `RetriesExhausted` after `ContextOverflow` | 413 | the ticket is too long for the model |
  * | `RetriesExhausted` after `InvalidOutput` | 422 | as `InvalidOutput` |
  * | `RetriesExhausted` after `RateLimited` | 503 + `Retry-After` | the provider asked us to wait (longer than our retry policy allows, or still after our retries): so does the client, with its delay |
@@ -62,6 +63,8 @@ const exhausted = (error: HarnessError.RetriesExhausted): HttpError => {
       return { status: 413, error: "ContextOverflow", message: "The ticket is too long for the model's context window" }
     case "InvalidOutput":
       return { status: 422, error: "InvalidOutput", message: `The model gave no valid triage (${after}): ${last.issues}` }
+    case "OutputTruncated":
+      return { status: 422, error: "OutputTruncated", message: "The model's triage was cut at its output token limit" }
   }
 }
 
@@ -74,6 +77,8 @@ export const fromError = (error: TriageError): HttpError => {
       return { status: 422, error: error._tag, message: `The model gave no valid triage: ${error.issues}` }
     case "ContentRefused":
       return { status: 422, error: error._tag, message: `The model refused this ticket: ${error.refusal ?? error.message}` }
+    case "OutputTruncated":
+      return { status: 422, error: error._tag, message: "The model's triage was cut at its output token limit" }
     case "RetriesExhausted":
       return exhausted(error)
     case "Timeout":

@@ -45,6 +45,8 @@ const exhausted = (error: HarnessError.RetriesExhausted, info: Info, resume: str
       return `The conversation no longer fits the model's context window ${tries}: ${oneLine(last.message, 160)}`
     case "InvalidOutput":
       return `The model did not give a valid answer ${tries}: ${oneLine(last.issues, 160)}`
+    case "OutputTruncated":
+      return `The model's answer was cut at its output token limit ${tries}: raise the limit or ask for less`
   }
 }
 

@@ -136,6 +136,8 @@ const ticketLevel = (error: unknown): string | undefined => {
   switch (e._tag) {
     case "InvalidOutput":
       return `no valid answer after the repairs: ${oneLine(e.issues, 120)}`
+    case "OutputTruncated":
+      return `the answer was cut at the model's output token limit after the repairs`
     case "BudgetExceeded":
       return e.message
     case "ContentRefused":
@@ -143,7 +145,9 @@ const ticketLevel = (error: unknown): string | undefined => {
     case "Paused":
       return e.message
     case "RetriesExhausted":
-      return e.last._tag === "InvalidOutput" || e.last._tag === "ContextOverflow" ? oneLine(e.message, 160) : undefined
+      return e.last._tag === "InvalidOutput" || e.last._tag === "OutputTruncated" || e.last._tag === "ContextOverflow"
+        ? oneLine(e.message, 160)
+        : undefined
     default:
       return undefined
   }

@@ -38,13 +38,14 @@ import { estimatedTokens, makeShown, type Shown, streamedCall } from "./streamed
 // -----------------------------------------------------------------------------
 
 /**
- * The errors a run ends with: the fatal ones, `InvalidOutput` once the
- * repairs are spent, a `ContextOverflow` when no context window could shrink
+ * The errors a run ends with: the fatal ones, `InvalidOutput` or
+ * `OutputTruncated` once the repairs are spent, a `ContextOverflow` when no context window could shrink
  * the request, a pause for approval, and journal failures.
  */
 export type AgentError =
   | HarnessError.Fatal
   | HarnessError.InvalidOutput
+  | HarnessError.OutputTruncated
   | HarnessError.ContextOverflow
   | Data_.Paused
   | Journal.JournalMismatch
@@ -86,6 +87,8 @@ export interface Config<O> {
   readonly handoffs: ReadonlyMap<string, Handoff>
   readonly output: Output<O> | undefined
   readonly repairs: number
+  /** Whether a final answer cut at the output token limit is taken as it is. */
+  readonly allowTruncated: boolean
   readonly retry: RetryPolicy.RetryPolicy
 }
 
@@ -243,7 +246,9 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
       continue
     }
     yield* observe(run, finished(run, record(run, reply, [])))
-    const answer = yield* finalAnswer(run, reply.text)
+    const answer = reply.finishReason === "length" && !config.allowTruncated
+      ? yield* truncatedAnswer(run, reply.text)
+      : yield* finalAnswer(run, reply.text)
     if (answer === undefined) continue // sent back for repair
     const result: Data_.RunResult<O> = { output: answer.value, agent: config.name, steps: run.records, usage: usageOf(run) }
     yield* observe(run, () => AgentEvent.Finished({ agent: config.name, steps: run.step, usage: result.usage, output: answer.value }))
@@ -271,6 +276,19 @@ function* finalAnswer<O>(run: Run<O>, text: string): Step<{ readonly value: O } 
   }
   run.repairs++
   yield* append(run, [Prompt.userMessage({ content: [Prompt.textPart({ text: Answer.repairRequest(decoded.issues, true) })] })])
+  return undefined
+}
+
+// A final answer cut at the output token limit is never the run's output: it
+// is sent back asking for a shorter one (its step stays in the journal, so a
+// replay asks the same), and once the repairs are spent the run fails with
+// the partial text.
+function* truncatedAnswer<O>(run: Run<O>, text: string): Step<undefined> {
+  if (run.repairs >= run.config.repairs) {
+    return yield* new HarnessError.OutputTruncated({ partial: { text, toolCalls: [] }, attempts: run.repairs + 1 })
+  }
+  run.repairs++
+  yield* append(run, [Prompt.userMessage({ content: [Prompt.textPart({ text: Answer.truncatedRequest(run.config.output !== undefined) })] })])
   return undefined
 }
 

@@ -42,3 +42,10 @@ export const repairRequest = (issues: string, json: boolean): string =>
   (json
     ? "Answer again with only a JSON value that satisfies the schema, and nothing else."
     : "Answer again, correcting these issues.")
+
+/** The message that sends an answer cut at the output token limit back to the model. */
+export const truncatedRequest = (json: boolean): string =>
+  "Your previous answer was cut off: it reached the output token limit before it was complete.\n" +
+  (json
+    ? "Answer again with a shorter JSON value that satisfies the schema (shorter strings, fewer items), and nothing else."
+    : "Answer again, complete and shorter, so that the whole answer fits.")

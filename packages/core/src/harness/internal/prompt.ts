@@ -46,8 +46,18 @@ export interface PromptOptions<I, O, IE, RI, RO> {
   readonly render: (input: I) => Prompt.RawInput
   /** The system message, put in front of the rendered prompt (named as `Agent.make`'s). */
   readonly instructions?: string | undefined
-  /** How many times an invalid answer is sent back for repair. Default 2. */
+  /**
+   * How many times an invalid answer, or one cut at the output token limit,
+   * is sent back for repair. Default 2.
+   */
   readonly repairs?: number | undefined
+  /**
+   * Whether an answer cut at the output token limit (finish reason
+   * `"length"`) is taken as it is. Default `false`: it is sent back with a
+   * request for a shorter answer, and once the repairs are spent the call
+   * fails with the recoverable `OutputTruncated`, keeping the partial text.
+   */
+  readonly allowTruncated?: boolean | undefined
   /** The name of the structured output, for providers that use one. Default: the harness's name. */
   readonly objectName?: string | undefined
 }
@@ -69,7 +79,10 @@ const refused = (text: string): HarnessError.ContentRefused =>
  * A harness around one model call: renders the input into a prompt, calls
  * effect's `LanguageModel`, decodes the answer with the `output` Schema, and on
  * a decoding failure sends the answer back with its validation issues, up to
- * `repairs` times, before failing with `InvalidOutput { raw, issues }`.
+ * `repairs` times, before failing with `InvalidOutput { raw, issues }`. An
+ * answer cut at the output token limit is never a silent success: it is sent
+ * back asking for a shorter answer (within the same `repairs`), then fails with
+ * `OutputTruncated { partial }`, unless `allowTruncated` is set.
  *
  * @example
  * ```ts
@@ -91,6 +104,7 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
 ): Harness<IE, O, PromptError, LanguageModel.LanguageModel | RI | RO> => {
   const json = !isTextSchema(options.output)
   const repairs = options.repairs ?? 2
+  const allowTruncated = options.allowTruncated === true
   const objectName = options.objectName ?? options.name.replace(/[^a-zA-Z0-9_-]/g, "_")
   // every issue is listed, so that one repair can fix them all
   const decodeOutput = Schema.decodeUnknownEffect(options.output, { errors: "all" })
@@ -126,16 +140,18 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
     Effect.flatMap(call(model, budget, prompt), (reply): Effect.Effect<O, PromptError, any> => {
       const raw = reply.text
       if (reply.finishReason === "content-filter") return Effect.fail(refused(raw))
-      const repair = (issues: string): Effect.Effect<O, PromptError, any> => {
-        if (repaired >= repairs) {
-          return Effect.fail(new HarnessError.InvalidOutput({ raw, issues, attempts: repaired + 1 }))
-        }
-        const next = Prompt.concat(
-          prompt,
-          Prompt.fromMessages([Messages.assistant(raw), Messages.user(Answer.repairRequest(issues, json))])
-        )
-        return loop(model, budget, next, repaired + 1)
+      const again = (request: string) =>
+        loop(model, budget, Prompt.concat(prompt, Prompt.fromMessages([Messages.assistant(raw), Messages.user(request)])), repaired + 1)
+      // a cut answer, even one that decodes, is not the answer the model meant
+      if (reply.finishReason === "length" && !allowTruncated) {
+        return repaired >= repairs
+          ? Effect.fail(new HarnessError.OutputTruncated({ partial: { text: raw, toolCalls: [] }, attempts: repaired + 1 }))
+          : again(Answer.truncatedRequest(json))
       }
+      const repair = (issues: string): Effect.Effect<O, PromptError, any> =>
+        repaired >= repairs
+          ? Effect.fail(new HarnessError.InvalidOutput({ raw, issues, attempts: repaired + 1 }))
+          : again(Answer.repairRequest(issues, json))
       // decoded by the provider already (from its own wire form of the Schema)
       if (reply.structured !== undefined) return Effect.succeed(reply.structured.value as O)
       return Effect.flatMap(Answer.decode(decodeOutput, raw, json), (decoded) =>

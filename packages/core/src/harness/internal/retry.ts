@@ -8,12 +8,18 @@ import { Effect, Schedule } from "effect"
 import * as HarnessError from "../HarnessError.ts"
 import * as RetryPolicy from "../RetryPolicy.ts"
 
+const isTruncated = (error: unknown): boolean => (error as { readonly _tag?: unknown })._tag === "OutputTruncated"
+
 /**
  * Retries `again` on `policy`, the recoverable `first` failure counting as
  * the first attempt's. Most runs succeed at once, so callers set this up only
  * after a recoverable failure: the schedule costs nothing on the happy path.
  * Fatal errors pass through; when the policy gives up, the run fails with
  * `RetriesExhausted { attempts, last }`. `OnRetry` is told about each retry.
+ *
+ * `OutputTruncated` is not sent again: the same request gets the same cut,
+ * and the harness's repairs already asked for a shorter answer. It ends the
+ * retries at once (`RetriesExhausted { attempts, last: OutputTruncated }`).
  */
 export const retryFrom = <A, E, R>(
   name: string,
@@ -39,7 +45,7 @@ export const retryFrom = <A, E, R>(
     }).pipe(
       Effect.retry({
         schedule: observed as Schedule.Schedule<unknown, E>,
-        while: (error: E) => HarnessError.isRecoverable(error)
+        while: (error: E) => HarnessError.isRecoverable(error) && !isTruncated(error)
       }),
       Effect.catchIf(
         (error: E) => HarnessError.isRecoverable(error),
