@@ -1,7 +1,8 @@
 import { Agent, AgentEvent, Conversation, Durable, Harness, HarnessError, Journal, RetryPolicy, RunStore } from "@effect-harness/core"
 import { TestModel, VirtualTime } from "@effect-harness/testing"
 import { assert, describe, expectTypeOf, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { type LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
 import { recordingTracer } from "./support/recordingTracer.ts"
 
@@ -509,6 +510,94 @@ describe("Agent: an answer cut at the token limit (finish reason length)", () =>
       assert.strictEqual(yield* Agent.run(lenient, "When is my refund?"), cut)
       assert.strictEqual((yield* TestModel.requests).length, 1)
     }).pipe(Effect.provide(Layer.merge(TestModel.layer([TestModel.text(cut, { finishReason: "length" })]), ShopHandlers))))
+})
+
+describe("Agent: tools that go wrong become results the model reads", () => {
+  const Parse = Tool.make("parse", { parameters: Schema.Struct({ x: Schema.String }), success: Schema.Unknown })
+  const Parser = Toolkit.make(Parse)
+  // JSON.parse throws before the handler returns an effect
+  const ParserHandlers = Parser.toLayer({ parse: ({ x }) => Effect.succeed(JSON.parse(x)) })
+  const parser = Agent.make({ name: "parser", toolkit: Parser })
+
+  it.effect("a handler that throws synchronously (JSON.parse of bad input) gives a ToolCrashed result; the run goes on", () =>
+    Effect.gen(function*() {
+      const result = yield* parser.runDetailed("parse it")
+      assert.strictEqual(result.output, "That was not JSON; the second one is 42.")
+      const [first] = result.steps
+      assert.deepStrictEqual(first!.toolCalls.map((c) => [c.isFailure, c.failure]), [[true, "defect"], [false, undefined]])
+      const seen = resultsOf((yield* TestModel.requests)[1]!.prompt)
+      assert.isTrue(seen[0]!.isFailure)
+      assert.strictEqual((seen[0]!.result as any).error, "ToolCrashed")
+      assert.include((seen[0]!.result as any).message, "JSON")
+      assert.deepStrictEqual(seen[1]!.result, { answer: 42 })
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([
+        TestModel.toolCalls([
+          { name: "parse", params: { x: "{not json" }, id: "p1" },
+          { name: "parse", params: { x: "{\"answer\":42}" }, id: "p2" }
+        ]),
+        TestModel.text("That was not JSON; the second one is 42.")
+      ]),
+      ParserHandlers
+    ))))
+
+  const Slow = Tool.make("slow", { parameters: Schema.Struct({}), success: Schema.String })
+  const Stuck = Tool.make("stuck", { parameters: Schema.Struct({}), success: Schema.String })
+  const Quick = Tool.make("quick", { parameters: Schema.Struct({}), success: Schema.String })
+  const Hanging = Toolkit.make(Slow, Stuck, Quick)
+  const HangingHandlers = Hanging.toLayer({ slow: () => Effect.never, stuck: () => Effect.never, quick: () => Effect.succeed("done") })
+  const patient = Agent.make({
+    name: "patient",
+    toolkit: Hanging,
+    toolTimeout: "30 seconds",
+    toolTimeouts: { slow: "5 seconds" },
+    concurrency: "unbounded"
+  })
+
+  it.effect("a hanging tool ends at its own timeout (toolTimeouts) or the agent's (toolTimeout) with a ToolTimedOut result the model reads", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(patient.runDetailed("go"))
+      yield* TestClock.adjust("29 seconds")
+      // slow gave up at 5 s; stuck has the agent's 30 s
+      assert.isUndefined(fiber.pollUnsafe())
+      assert.strictEqual((yield* TestModel.requests).length, 1)
+      yield* TestClock.adjust("1 second")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.output, "Two tools timed out.")
+      const seen = resultsOf((yield* TestModel.requests)[1]!.prompt)
+      assert.deepStrictEqual(seen.map((part) => [part.name, part.isFailure, (part.result as any).error ?? part.result]), [
+        ["slow", true, "ToolTimedOut"],
+        ["stuck", true, "ToolTimedOut"],
+        ["quick", false, "done"]
+      ])
+      assert.include((seen[0]!.result as any).message, "5s")
+      assert.include((seen[1]!.result as any).message, "30s")
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([
+        TestModel.toolCalls([
+          { name: "slow", params: {}, id: "s1" },
+          { name: "stuck", params: {}, id: "s2" },
+          { name: "quick", params: {}, id: "s3" }
+        ]),
+        TestModel.text("Two tools timed out.")
+      ]),
+      HangingHandlers
+    ))))
+
+  it.effect("the per-tool timeout alone: slow times out at 5 s, with no agent default", () =>
+    Effect.gen(function*() {
+      const agent = Agent.make({ name: "per-tool", toolkit: Hanging, toolTimeouts: { slow: "5 seconds" } })
+      const fiber = yield* Effect.forkChild(Agent.run(agent, "go"))
+      yield* TestClock.adjust("4 seconds")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(fiber), "It timed out.")
+      const [seen] = resultsOf((yield* TestModel.requests)[1]!.prompt)
+      assert.strictEqual((seen!.result as any).error, "ToolTimedOut")
+    }).pipe(Effect.provide(Layer.merge(
+      TestModel.layer([TestModel.toolCall("slow", {}, "s1"), TestModel.text("It timed out.")]),
+      HangingHandlers
+    ))))
 })
 
 describe("Agent types", () => {
