@@ -39,7 +39,8 @@ describe("FakeOpenAiServer fault mode (synthetic HTTP faults in OpenAI's documen
     ["connection-reset", "ConnectionFailed"],
     ["stream-cut", "ConnectionFailed"],
     ["malformed-json", "InvalidOutput"],
-    ["truncated", "InvalidOutput"],
+    // finish_reason "length": the cut answer is never a success
+    ["truncated", "OutputTruncated"],
     ["refusal", "ContentRefused"]
   ]
   for (const [kind, tag] of expected) {

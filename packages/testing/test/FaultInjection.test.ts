@@ -50,7 +50,8 @@ describe("FaultInjection", () => {
     ["connection-reset", "ConnectionFailed", "ConnectionFailed"],
     ["stream-cut", "ConnectionFailed", "ConnectionFailed"],
     ["malformed-json", "InvalidOutput", "ok"],
-    ["truncated", "InvalidOutput", "ok"],
+    // cut at the token limit (finish reason "length"): never a success, even as text
+    ["truncated", "OutputTruncated", "OutputTruncated"],
     ["refusal", "ContentRefused", "ContentRefused"]
   ]
   for (const [kind, jsonTag, textTag] of kinds) {
@@ -63,12 +64,15 @@ describe("FaultInjection", () => {
         if (kind === "rate-limit") {
           assert.strictEqual(Duration.toMillis((jsonError as any).retryAfter), 1000)
         }
-        // text answers cannot be malformed JSON; truncation shows as a shorter text
+        // text answers cannot be malformed JSON
         const textExit = yield* Effect.exit(Harness.run(say, "q")).pipe(
           Effect.provide(FaultInjection.layer(only).pipe(Layer.provide(TestModel.layer([TestModel.text("a complete sentence")]))))
         )
         assert.strictEqual(Exit.isSuccess(textExit) ? "ok" : (yield* Effect.flip(textExit))._tag, textTag)
-        if (kind === "truncated" && Exit.isSuccess(textExit)) assert.strictEqual(textExit.value, "a complet")
+        if (kind === "truncated" && Exit.isFailure(textExit)) {
+          const error = yield* Effect.flip(textExit)
+          if (error._tag === "OutputTruncated") assert.strictEqual(error.partial.text, "a complet")
+        }
       }))
   }
 
