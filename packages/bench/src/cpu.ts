@@ -10,6 +10,8 @@
  * - `scale`: 10,000 concurrent 3-step agent runs on the minimal model double
  *   (20 ms per answer), minus the double alone and minus 10,000 fibers that
  *   only sleep: CPU per run and per step, median of the rounds.
+ * - `seq`: the same runs one after the other, the double answering at once
+ *   (no timers, little garbage alive): the steadiest figure for small changes.
  * - `loop`: the 5-step tool loop through `OpenAiLanguageModel` against the fake
  *   server in a child process, 20 runs at a time, beside the hand-written loop
  *   on the raw SDK: CPU per run.
@@ -36,18 +38,37 @@ const timed = async (f: () => Promise<unknown>): Promise<number> => {
   return cpuUs() - start
 }
 
-const scale = async (runs: number, rounds: number) => {
-  const steps = 3
+const steps = 3
+
+const scaleAgent = (delayMs: number) => {
   const Lookup = Tool.make("lookup", {
     parameters: Schema.Struct({ orderId: Schema.String }),
     success: Schema.Struct({ orderId: Schema.String, status: Schema.String })
   })
   const Kit = Toolkit.make(Lookup)
   const layer = Layer.mergeAll(
-    MinimalModel.layer({ delayMs: 20, toolSteps: steps - 1 }),
+    MinimalModel.layer({ delayMs, toolSteps: steps - 1 }),
     Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
   )
-  const agent = Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 })
+  return { agent: Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 }), layer }
+}
+
+const seq = async (runs: number, rounds: number) => {
+  const { agent, layer } = scaleAgent(0)
+  const all = (n: number) =>
+    Effect.forEach(Array.from({ length: n }), () => Agent.run(agent, "Where are my orders?"), { discard: true }).pipe(
+      Effect.provide(layer)
+    )
+  await Effect.runPromise(all(2_000))
+  const agentUs: Array<number> = []
+  for (let round = 0; round < rounds; round++) agentUs.push(await timed(() => Effect.runPromise(all(runs))) / runs)
+  const a = median(agentUs)
+  console.log(`seq: ${runs} runs one after the other x ${steps} steps, ${rounds} rounds: CPU per run ${a.toFixed(1)} µs`)
+  console.log(`  rounds: ${agentUs.map((x) => x.toFixed(1)).join(" ")}`)
+}
+
+const scale = async (runs: number, rounds: number) => {
+  const { agent, layer } = scaleAgent(20)
   const all = (n: number) =>
     Effect.forEach(Array.from({ length: n }), () => Agent.run(agent, "Where are my orders?"), {
       concurrency: "unbounded",
@@ -115,5 +136,6 @@ const arg = (name: string, fallback: number) => {
   return found === undefined ? fallback : Number(found.slice(name.length + 3))
 }
 if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
+else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
 else await loop(arg("blocks", 20), arg("per", 20))
 process.exit(0)

@@ -51,7 +51,7 @@ const partsOf = (reply: DirectModel.Reply): Array<Response.PartEncoded> => [
 
 /**
  * A layer providing the minimal model: every answer after `delayMs` of real
- * time (`Effect.sleep`), or, with `park`, the last answer only once `park`
+ * time (`Effect.sleep`; at once for 0), or, with `park`, the last answer only once `park`
  * completes (for the heap of parked runs).
  */
 export const layer = (options: {
@@ -60,7 +60,7 @@ export const layer = (options: {
   readonly park?: ((request: DirectModel.Request) => Effect.Effect<void> | undefined) | undefined
 }): Layer.Layer<LanguageModel.LanguageModel> => {
   const reply = replyTo(options.toolSteps)
-  const wait = Effect.sleep(options.delayMs)
+  const wait = options.delayMs > 0 ? Effect.sleep(options.delayMs) : Effect.void
   const answer = (request: DirectModel.Request): Effect.Effect<DirectModel.Reply> =>
     Effect.as(options.park?.(request) ?? wait, reply(request))
   return Layer.effect(
