@@ -760,12 +760,12 @@ const failureResult = (tool: Tool.Any, error: unknown): Data_.ToolStep => {
 // -----------------------------------------------------------------------------
 
 // Appends to the history; `sent` messages are also the next model call's
-// journal request (everything but the model's own reply).
-const append = <O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, sent = true): Effect.Effect<void> => {
+// journal request (everything but the model's own reply). A generator, like
+// `observe`: the run's own array is appended to without a step of the runtime.
+function* append<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, sent = true): Generator<Effect.Effect<void>, void, unknown> {
   if (sent) run.sinceModel.push(...messages)
-  if (run.history.appendNow === undefined) return run.history.append(messages)
-  run.history.appendNow(messages)
-  return Effect.void
+  if (run.history.appendNow === undefined) yield* run.history.append(messages)
+  else run.history.appendNow(messages)
 }
 
 const record = <O>(run: Run<O>, step: Data_.ModelStep, toolCalls: ReadonlyArray<Data_.ToolCallRecord>): Data_.StepRecord => {
@@ -793,9 +793,11 @@ const finished = <O>(run: Run<O>, record: Data_.StepRecord) => () =>
     outputTokens: record.outputTokens
   })
 
-// An event, built only when somebody listens.
-const observe = <O>(run: Run<O>, event: () => AgentEvent.AgentEvent): Effect.Effect<void> =>
-  run.sink === undefined ? Effect.void : run.sink(event())
+// An event, built only when somebody listens; a generator (delegated to
+// with `yield*`), so that without a listener it costs no step of the runtime.
+function* observe<O>(run: Run<O>, event: () => AgentEvent.AgentEvent): Generator<Effect.Effect<void>, void, unknown> {
+  if (run.sink !== undefined) yield* run.sink(event())
+}
 
 export const usageOf = <O>(run: Run<O>): Budget.Usage => ({
   ...run.usage,
