@@ -507,8 +507,9 @@ function* toolStep<O>(
   if (run.budget.active) yield* run.budget.reserveToolCalls(calls.length)
   run.usage.toolCalls += calls.length
   const decisions = config.approvals ? yield* approvals(run, calls, given) : undefined
+  // (one call runs in the run's fiber: the concurrent forEach forks a fiber per call)
   const records = yield* Effect.forEach(calls, (call) => toolCall(run, call, decisions?.get(call.id)), {
-    concurrency: config.concurrency
+    concurrency: calls.length === 1 ? 1 : config.concurrency
   })
   yield* append(run, [Prompt.toolMessage({
     content: records.map((record) =>
