@@ -73,6 +73,33 @@ for (const direct of [true, false]) {
         assert.deepStrictEqual(streamed, plain)
       }))
 
+    it.effect("a streamed durable run stopped after its tool step resumes from the journal, and a completed one replays without the model", () =>
+      Effect.gen(function*() {
+        const store = yield* Layer.build(RunStore.layerMemory)
+        const inStore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideContext(effect, store)
+        // the first process: the tool step is recorded, then the model fails (fatal) on step 2
+        const first = yield* Effect.flip(inStore(Stream.runDrain(AgentEvent.stream(Durable.run(shop.run("Where is A1?"), "r1")))).pipe(
+          Effect.provide(model([
+            TestModel.toolCall("lookup", { id: "A1" }, "c1"),
+            TestModel.fail(new HarnessError.AuthenticationFailed({ message: "bad key" }))
+          ]))
+        ))
+        assert.strictEqual(first._tag, "AuthenticationFailed")
+        // the second: only step 2 calls the model, and streams
+        const events = Array.from(yield* inStore(Stream.runCollect(AgentEvent.stream(Durable.run(shop.run("Where is A1?"), "r1")))).pipe(
+          Effect.provide(model([TestModel.text(answer)]))
+        ))
+        assert.strictEqual(deltasOf(events).map((event) => event.delta).join(""), answer)
+        assert.isTrue(deltasOf(events).every((event) => event.step === 2))
+        // completed: replayed, nothing streams, no model call (an empty script would fail)
+        const replayed = Array.from(yield* inStore(Stream.runCollect(AgentEvent.stream(Durable.run(shop.run("Where is A1?"), "r1")))).pipe(
+          Effect.provide(model([]))
+        ))
+        assert.strictEqual(deltasOf(replayed).length, 0)
+        const finished = replayed.at(-1) as AgentEvent.AgentEvent & { _tag: "Finished" }
+        assert.strictEqual(finished.output, answer)
+      }))
+
     it.effect("a structured answer streams and decodes to the same value", () =>
       Effect.gen(function*() {
         const Status = Schema.Struct({ id: Schema.String, status: Schema.String })
