@@ -135,6 +135,31 @@ describe("Agent", () => {
       ShopHandlers
     ))))
 
+  it.effect("a toolkit with its handlers bound (as McpClient.toolkit gives) yields the same tool results as the toolkit and its layer", () =>
+    Effect.gen(function*() {
+      const script = () =>
+        TestModel.layer([
+          TestModel.toolCalls([
+            { name: "lookup", params: { id: 42 }, id: "a" },
+            { name: "lookup", params: { id: "A1" }, id: "c" },
+            { name: "fragile", params: { mode: "fail" }, id: "d" },
+            { name: "fragile", params: { mode: "die" }, id: "e" }
+          ]),
+          TestModel.text("done")
+        ])
+      const records = (agent: Agent.Agent<Prompt.RawInput, string, any>) =>
+        Effect.map(agent.runDetailed("check"), (result) =>
+          result.steps[0]!.toolCalls.map((call) => [call.id, call.isFailure, call.failure, call.result]))
+      const fromLayer = yield* records(shop).pipe(Effect.provide(Layer.merge(script(), ShopHandlers)))
+      const bound = yield* Effect.provide(Effect.gen(function*() {
+        return yield* Shop
+      }), ShopHandlers)
+      const fromBound = yield* records(Agent.make({ name: "bound", toolkit: bound })).pipe(Effect.provide(script()))
+      assert.deepStrictEqual(fromBound.map((r) => r.slice(0, 3)), fromLayer.map((r) => r.slice(0, 3)))
+      assert.deepStrictEqual(fromBound[1]![3], fromLayer[1]![3])
+      assert.deepStrictEqual((fromBound[2]![3] as any).failure, (fromLayer[2]![3] as any).failure)
+    }))
+
   it.effect("runs of one agent in different contexts call the handlers of their own context", () =>
     Effect.gen(function*() {
       const Greet = Tool.make("greet", { parameters: Schema.Struct({ name: Schema.String }), success: Schema.String })
