@@ -76,7 +76,8 @@ import * as SubAgent from "./internal/subAgent.ts"
  * policy or a second `ContextOverflow` after compaction), `InvalidOutput` once
  * the repairs of a structured answer are spent, `OutputTruncated` once those of
  * an answer cut at the output token limit are, `ContextOverflow` when no
- * `ContextWindow` could shrink the request, {@link Paused}, and journal
+ * `ContextWindow` could shrink the request, {@link Paused},
+ * {@link ToolUnavailable} (a tool's MCP server went away), and journal
  * failures.
  *
  * @since 0.1.0
@@ -104,7 +105,7 @@ export interface Agent<In, Out, R> extends HarnessType<In, Out, AgentError, R> {
  *
  * @since 0.1.0
  */
-export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH = never> {
+export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH = never, TK extends Toolkits = Toolkits> {
   /** The agent's name: spans, events, journal steps. */
   readonly name: string
   /** What the agent does, for the models of other agents (its handoff tool, `asTool`'s default description). */
@@ -113,10 +114,12 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH =
   readonly instructions?: string | undefined
   /**
    * The tools: effect's `Toolkit`, whose handlers come from its layer
-   * (`toolkit.toLayer(...)`), or a toolkit with its handlers bound (such as
-   * `McpClient.toolkit`'s), used as it is.
+   * (`toolkit.toLayer(...)`), a toolkit with its handlers bound (such as
+   * `McpClient.toolkit`'s), used as it is, or an array of both kinds (an MCP
+   * server's tools next to local ones). A tool name in two toolkits is an
+   * error (`McpClient.toolkit(client, "prefix__")` renames a server's tools).
    */
-  readonly toolkit?: Toolkit.Toolkit<Tools> | Toolkit.WithHandler<Tools> | undefined
+  readonly toolkit?: TK | undefined
   /** Model calls per run before it fails with `BudgetExceeded { limit: "steps" }`. Default 10. */
   readonly maxSteps?: number | undefined
   /** Tool calls of one step running at once. Default 4. */
@@ -188,17 +191,58 @@ const configOf = (agent: Agent<any, any, any>): Loop.Config<any> => {
 }
 
 /**
+ * What `Agent.make` takes as its `toolkit`: one toolkit, or several.
+ *
+ * @since 0.1.0
+ */
+export type Toolkits = AnyToolkit | ReadonlyArray<AnyToolkit>
+
+/**
+ * A toolkit an agent takes: effect's `Toolkit` (handlers from its layer) or a
+ * toolkit with its handlers bound (such as `McpClient.toolkit`'s).
+ *
+ * @since 0.1.0
+ */
+export type AnyToolkit = Toolkit.Toolkit<any> | Toolkit.WithHandler<any>
+
+type Members<TK> = TK extends ReadonlyArray<infer T> ? T : TK
+
+type ToolsOfOne<T> = T extends Toolkit.Toolkit<infer Tools> ? Tools
+  : T extends Toolkit.WithHandler<infer Tools> ? Tools
+  : never
+
+/**
+ * The tools of one toolkit or of several, by name.
+ *
+ * @since 0.1.0
+ */
+export type ToolsOf<TK> = Toolkit.SimplifyRecord<Toolkit.MergeRecords<ToolsOfOne<Members<TK>>>>
+
+type ServicesOfOne<T> = T extends Toolkit.Toolkit<infer Tools> ? Tool.HandlersFor<Tools> | Tool.HandlerServices<Tools[keyof Tools]>
+  // handlers already bound: only their services
+  : T extends Toolkit.WithHandler<infer Tools> ? Tool.HandlerServices<Tools[keyof Tools]>
+  : never
+
+/**
+ * The services an agent with these toolkits needs: a model, the handlers of
+ * the toolkits that have none bound, and the handlers' services.
+ *
+ * @since 0.1.0
+ */
+export type ToolkitServices<TK> = LanguageModel.LanguageModel | ServicesOfOne<Members<TK>>
+
+/**
  * Builds an agent. Its output is the final text, or the decoded `output`.
  *
  * @since 0.1.0
  */
 export const make = <
-  Tools extends Record<string, Tool.Any> = {},
+  const TK extends Toolkits = Toolkit.Toolkit<{}>,
   O = string,
   RO = never,
   In = Prompt.RawInput,
   RH = never
->(options: Options<Tools, In, O, RO, RH>): Agent<In, O, Services<Tools> | RO | RH> => {
+>(options: Options<ToolsOf<TK>, In, O, RO, RH, TK>): Agent<In, O, ToolkitServices<TK> | RO | RH> => {
   const handoffs = new Map<string, Loop.Handoff>()
   for (const target of options.handoffs ?? []) {
     const config = configOf(target)
@@ -210,16 +254,32 @@ export const make = <
     })
     handoffs.set(tool.name, { tool, target: config })
   }
-  const tools: Array<Tool.Any> = options.toolkit === undefined ? [] : Object.values(options.toolkit.tools)
+  const toolkits: ReadonlyArray<AnyToolkit> = options.toolkit === undefined
+    ? []
+    : Array.isArray(options.toolkit)
+    ? options.toolkit
+    : [options.toolkit as AnyToolkit]
+  const toolsByName: Record<string, Tool.Any> = {}
+  for (const toolkit of toolkits) {
+    for (const [name, tool] of Object.entries(toolkit.tools as Record<string, Tool.Any>)) {
+      if (Object.hasOwn(toolsByName, name)) {
+        throw new Error(
+          `Agent ${options.name}: two toolkits have a tool named "${name}" (prefix one: McpClient.toolkit(client, "server__"))`
+        )
+      }
+      toolsByName[name] = tool
+    }
+  }
+  const tools: Array<Tool.Any> = Object.values(toolsByName)
   const offered = handoffs.size === 0 ? tools : tools.concat(Array.from(handoffs.values(), (handoff) => handoff.tool))
   const config: Loop.Config<O> = {
     name: options.name,
     description: options.description,
     modelLabel: options.modelLabel,
     fixed: options.instructions === undefined ? [] : [Messages.system(options.instructions)],
-    toolkit: options.toolkit as Loop.AnyToolkit | undefined,
+    toolkits,
     tools: offered,
-    toolsByName: options.toolkit?.tools ?? {},
+    toolsByName,
     idempotent: new Set(options.idempotent ?? []),
     approvals: tools.some((tool) => tool.needsApproval !== undefined && tool.needsApproval !== false),
     toolTimeout: options.toolTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.toolTimeout),
@@ -251,13 +311,13 @@ export const make = <
   } as const
   const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>
     Effect.withFiber((fiber) => isTraced(fiber.context) ? Effect.withSpan(self, spanName, spanOptions) : self)
-  const runDetailed = (input: In): Effect.Effect<RunResult<O>, AgentError, Services<Tools> | RO> =>
+  const runDetailed = (input: In): Effect.Effect<RunResult<O>, AgentError, ToolkitServices<TK> | RO | RH> =>
     span(Effect.suspend(() => Loop.run(config, Messages.toPrompt(render(input)).content)))
   const self = makeHarness(options.name, (input: In) => Effect.map(runDetailed(input), (result) => result.output))
   configs.set(self, config)
   return Object.assign(self, {
     runDetailed,
-    resume: (paused: Paused, decisions: Readonly<Record<string, Decision>>): Effect.Effect<O, AgentError, Services<Tools> | RO> =>
+    resume: (paused: Paused, decisions: Readonly<Record<string, Decision>>): Effect.Effect<O, AgentError, ToolkitServices<TK> | RO | RH> =>
       span(Effect.map(Loop.resume(config, paused, decisions), (result) => result.output))
   })
 }
@@ -307,6 +367,20 @@ export const Paused = Model.Paused
  * @since 0.1.0
  */
 export type Paused = Model.Paused
+
+/**
+ * A run ended because a tool's server went away while it was called (an MCP
+ * server that exited or closed its connection). effect's `McpClient` does not
+ * reconnect: connect a new client (a new scope) and run again.
+ *
+ * @since 0.1.0
+ */
+export const ToolUnavailable = Model.ToolUnavailable
+
+/**
+ * @since 0.1.0
+ */
+export type ToolUnavailable = Model.ToolUnavailable
 
 /**
  * A tool call waiting for a decision.

@@ -130,7 +130,8 @@ const program = Effect.gen(function*() {
           new Cli.ExampleError({
             message: (error._tag === "JournalError" || error._tag === "JournalMismatch"
               ? Explain.journalError(error, "")
-              : error._tag === "InvalidOutput" || error._tag === "OutputTruncated" || error._tag === "Paused"
+              : error._tag === "InvalidOutput" || error._tag === "OutputTruncated" || error._tag === "Paused" ||
+                  error._tag === "ToolUnavailable"
               ? error.message
               : Explain.harnessError(error, info)) +
               ` (session ${name} is saved up to the previous answer)`

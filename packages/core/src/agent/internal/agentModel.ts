@@ -48,6 +48,17 @@ export class Paused extends Schema.TaggedError<Paused>()("Paused", {
   }
 }
 
+/**
+ * A tool's server went away while the run called it (an MCP server that
+ * exited or closed its connection): the model cannot do anything about it,
+ * so the run ends. `message` is the transport's description.
+ */
+export class ToolUnavailable extends Schema.TaggedError<ToolUnavailable>()("ToolUnavailable", {
+  agent: Schema.String,
+  tool: Schema.String,
+  message: Schema.String
+}) {}
+
 // -----------------------------------------------------------------------------
 // Journal codecs
 // -----------------------------------------------------------------------------

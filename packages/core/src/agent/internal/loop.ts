@@ -17,7 +17,7 @@
  * @internal
  */
 import { Cause, Context, Data, Duration, Effect, Option, Schema, Stream } from "effect"
-import { AiError, Prompt, Tool, type Toolkit } from "effect/ai"
+import { AiError, McpClientError, Prompt, Tool, type Toolkit } from "effect/ai"
 import * as Journal from "../../durable/Journal.ts"
 import * as HarnessError from "../../harness/HarnessError.ts"
 import * as Answer from "../../harness/internal/answer.ts"
@@ -48,6 +48,7 @@ export type AgentError =
   | HarnessError.OutputTruncated
   | HarnessError.ContextOverflow
   | Data_.Paused
+  | Data_.ToolUnavailable
   | Journal.JournalMismatch
   | Journal.JournalError
 
@@ -72,7 +73,8 @@ export interface Config<O> {
   /** The model named on spans and used for pricing, when the reply does not say. */
   readonly modelLabel: string | undefined
   readonly fixed: ReadonlyArray<Prompt.Message>
-  readonly toolkit: AnyToolkit | undefined
+  /** The toolkits, each tool's name in one of them (see `Agent.make`). */
+  readonly toolkits: ReadonlyArray<AnyToolkit>
   readonly tools: ReadonlyArray<Tool.Any>
   readonly toolsByName: Record<string, Tool.Any>
   readonly idempotent: ReadonlySet<string>
@@ -656,7 +658,8 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
 // Runs a tool through its handler, and makes every way it can go wrong a
 // result the model reads: bad arguments, a failure, a defect (a handler that
 // throws), a result that is not JSON, a timeout. Only an interruption of the
-// run and an {@link EndRun} end the run.
+// run and an {@link EndRun} end the run, and a tool server that went away
+// (ToolUnavailable).
 const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, AgentError> => {
   const handler = tool.toModelOutput === undefined ? handlerInContext(run.services, tool) : undefined
   const call = (handler === undefined ? viaToolkit(run, tool, id, params) : viaHandler(handler, tool, id, params)).pipe(
@@ -676,6 +679,10 @@ const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown
       const end = cause.reasons.find((reason) => Cause.isDieReason(reason) && reason.defect instanceof EndRun)
       if (end !== undefined) return Effect.fail(((end as Cause.Die).defect as EndRun).error)
       const error = Cause.findErrorOption(cause)
+      const gone = Option.isSome(error) && serverGone(error.value as unknown) ? error.value as unknown as McpClientError.McpClientError : undefined
+      if (gone !== undefined) {
+        return Effect.fail(new Data_.ToolUnavailable({ agent: run.config.name, tool: tool.name, message: gone.message }))
+      }
       if (Option.isSome(error)) return Effect.succeed(failureResult(tool, error.value))
       return Effect.succeed(errorResult("defect", "ToolCrashed", `${tool.name} crashed: ${messageOf(Cause.squash(cause))}`))
     }),
@@ -771,26 +778,51 @@ const codecsOf = (tool: Tool.Any) => {
   return codecs
 }
 
-// The toolkit with its handlers, through effect's public Toolkit API (a
-// toolkit with bound handlers, such as an MCP server's, is used as it is).
-// Making it compiles each tool's Schemas and depends only on the context
-// (the handlers' layer), so it is made once per toolkit and context and
-// shared by the runs in that context; a run keeps it from its first call.
+// The toolkits with their handlers, through effect's public Toolkit API (a
+// toolkit with bound handlers, such as an MCP server's, is used as it is);
+// several become one that hands each call to the toolkit owning the tool.
+// Making a toolkit's handlers compiles each tool's Schemas and depends only on
+// the context (the handlers' layer), so they are made once per toolkit and
+// context and shared by the runs in that context; a run keeps them from its
+// first call.
 const madeHandlers = new WeakMap<object, WeakMap<Context.Context<never>, Toolkit.WithHandler<Record<string, Tool.Any>>>>()
 
 const handlersOf = <O>(run: Run<O>): Effect.Effect<Toolkit.WithHandler<Record<string, Tool.Any>>> => {
   if (run.handlers !== undefined) return Effect.succeed(run.handlers)
-  const toolkit = run.config.toolkit!
-  if (!Effect.isEffect(toolkit)) return Effect.succeed(run.handlers = toolkit)
+  const { toolkits } = run.config
+  if (toolkits.length === 1) return Effect.map(handlersOfOne(run, toolkits[0]!), (handlers) => run.handlers = handlers)
+  return Effect.map(
+    Effect.forEach(toolkits, (toolkit) => handlersOfOne(run, toolkit)),
+    (all) => run.handlers = combined(run.config.toolsByName, all)
+  )
+}
+
+const handlersOfOne = <O>(run: Run<O>, toolkit: AnyToolkit): Effect.Effect<Toolkit.WithHandler<Record<string, Tool.Any>>> => {
+  if (!Effect.isEffect(toolkit)) return Effect.succeed(toolkit)
   let byContext = madeHandlers.get(toolkit)
   if (byContext === undefined) madeHandlers.set(toolkit, byContext = new WeakMap())
   const made = byContext.get(run.services)
-  if (made !== undefined) return Effect.succeed(run.handlers = made)
+  if (made !== undefined) return Effect.succeed(made)
   return Effect.map(runsInContext(toolkit as Toolkit.Toolkit<Record<string, Tool.Any>>), (handlers) => {
     byContext.set(run.services, handlers)
-    return run.handlers = handlers
+    return handlers
   })
 }
+
+const combined = (
+  tools: Record<string, Tool.Any>,
+  toolkits: ReadonlyArray<Toolkit.WithHandler<Record<string, Tool.Any>>>
+): Toolkit.WithHandler<Record<string, Tool.Any>> => {
+  const owners = new Map<string, Toolkit.WithHandler<Record<string, Tool.Any>>>()
+  for (const toolkit of toolkits) for (const name of Object.keys(toolkit.tools)) owners.set(name, toolkit)
+  return { tools, handle: (name, params, id, options) => owners.get(name)!.handle(name, params, id, options) }
+}
+
+// An MCP server that exited or whose connection closed: its client fails
+// every later call too (effect's McpClient does not reconnect).
+const serverGone = (error: unknown): error is McpClientError.McpClientError =>
+  McpClientError.isMcpClientError(error) &&
+  (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
 
 // The handlers' services: `Agent.make` lists them in the agent's requirements,
 // so they are in the context every run of the loop runs in.
