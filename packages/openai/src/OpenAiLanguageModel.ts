@@ -267,7 +267,8 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
       const decode = request.responseFormat.type === "json" ? structuredAnswer(request.responseFormat.schema) : undefined
       return streamed(request, true, "stream", decode === undefined ? pushDirect : pushStructured(decode))
     },
-    modelId: options.model
+    modelId: options.model,
+    providerName: "openai"
   }
   return { languageModel: DirectModel.attach(languageModel, direct), direct } satisfies Provider
 })

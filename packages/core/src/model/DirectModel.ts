@@ -188,6 +188,11 @@ export interface DirectModel {
   readonly stream?: ((request: Request) => Stream.Stream<StreamPart, AiError.AiError>) | undefined
   /** The provider's id of the model requests go to (for spans and pricing before a reply says). */
   readonly modelId?: string | undefined
+  /**
+   * The provider's name as OpenTelemetry's GenAI conventions spell it
+   * (`gen_ai.provider.name`: "openai", "anthropic", "gcp.gemini", ...).
+   */
+  readonly providerName?: string | undefined
 }
 
 /**
@@ -202,6 +207,8 @@ export interface Resolved {
   readonly stream: (request: Request) => Stream.Stream<StreamPart, AiError.AiError>
   /** The provider's model id, when its fast path says. */
   readonly modelId: string | undefined
+  /** The provider's name (`gen_ai.provider.name`), when its fast path says. */
+  readonly providerName: string | undefined
 }
 
 // The one seam: the fast path belongs to the `LanguageModel` value it was
@@ -265,7 +272,8 @@ export const of = (model: LanguageModel.LanguageModel): Resolved => {
       : {
         generate: direct.generate,
         stream: direct.stream ?? streamLanguageModel(model, direct.generate),
-        modelId: direct.modelId
+        modelId: direct.modelId,
+        providerName: direct.providerName
       }
     resolved.set(model, found)
   }
@@ -357,7 +365,7 @@ export const fromLanguageModel = (model: LanguageModel.LanguageModel): Resolved 
       Effect.map((response: LanguageModel.GenerateTextResponse<any>) => replyFromParts(response.content))
     )
   }
-  return { generate, stream: streamLanguageModel(model, generate), modelId: undefined }
+  return { generate, stream: streamLanguageModel(model, generate), modelId: undefined, providerName: undefined }
 }
 
 // effect's LanguageModel takes tools as a toolkit; the handlers are never called

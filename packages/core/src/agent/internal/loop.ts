@@ -22,7 +22,7 @@ import * as Journal from "../../durable/Journal.ts"
 import * as HarnessError from "../../harness/HarnessError.ts"
 import * as Answer from "../../harness/internal/answer.ts"
 import { retryFrom } from "../../harness/internal/retry.ts"
-import { isTraced } from "../../harness/internal/tracing.ts"
+import * as Tracing from "../../harness/internal/tracing.ts"
 import type * as RetryPolicy from "../../harness/RetryPolicy.ts"
 import * as DirectModel from "../../model/DirectModel.ts"
 import * as Budget from "../../state/Budget.ts"
@@ -185,7 +185,7 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
       shown: sink === undefined ? undefined : makeShown(),
       budget: Context.get(services, Budget.Budget),
       window: Context.getOrUndefined(services, ContextWindow.ContextWindow),
-      traced: isTraced(services),
+      traced: Tracing.isTraced(services),
       services,
       // (a model without a fast path sends a JSON request with tools as text:
       // see DirectModel.fromLanguageModel)
@@ -199,7 +199,9 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
       usage: { inputTokens: 0, outputTokens: 0, steps: 0, toolCalls: 0, cost: 0 },
       records: []
     }
-    return Effect.succeed(run)
+    if (!run.traced) return Effect.succeed(run)
+    // the run's span (see Agent.make) names the provider and the model, known only now
+    return Effect.as(Effect.annotateCurrentSpan(Tracing.requestAttributes(run.model.providerName, modelOf(run, undefined))), run)
   })
 
 const responseFormatOf = (config: Config<unknown>): DirectModel.ResponseFormat =>
@@ -337,7 +339,7 @@ const tracedModelStep = <O>(run: Run<O>, final: boolean) => {
     attributes: {
       "gen_ai.operation.name": "chat",
       "gen_ai.agent.name": run.config.name,
-      ...(model === undefined ? {} : { "gen_ai.request.model": model }),
+      ...Tracing.requestAttributes(run.model.providerName, model),
       "harness.step": run.step + 1
     },
     // a stack trace per span is the largest cost of a step; the span names say where
@@ -475,17 +477,13 @@ function* account<O>(run: Run<O>, reply: Data_.ModelStep, preparedTokens: number
   run.lastInputTokens = reply.usage.inputTokens ?? preparedTokens
   usage.inputTokens += reply.usage.inputTokens ?? 0
   usage.outputTokens += reply.usage.outputTokens ?? 0
+  const price = usage.cost !== undefined || run.traced ? budget.price(model) : undefined
   if (usage.cost !== undefined) {
-    const price = budget.price(model)
     usage.cost = price === undefined ? undefined : usage.cost + Budget.costOf(reply.usage, price)
   }
   if (run.traced) {
-    yield* Effect.annotateCurrentSpan({
-      "gen_ai.usage.input_tokens": reply.usage.inputTokens ?? 0,
-      "gen_ai.usage.output_tokens": reply.usage.outputTokens ?? 0,
-      "gen_ai.response.finish_reasons": [reply.finishReason],
-      ...(reply.model === undefined ? {} : { "gen_ai.response.model": reply.model })
-    })
+    const cost = price === undefined ? undefined : Budget.costOf(reply.usage, price)
+    yield* Effect.annotateCurrentSpan(Tracing.usageAttributes(reply.usage, [reply.finishReason], reply.model, cost))
   }
   if (budget.active) {
     yield* budget.record(reply.usage, model)

@@ -10,7 +10,7 @@ import * as Budget from "../../state/Budget.ts"
 import * as DirectModel from "../../model/DirectModel.ts"
 import * as Answer from "./answer.ts"
 import { type Harness, make } from "./harness.ts"
-import { isTraced } from "./tracing.ts"
+import * as Tracing from "./tracing.ts"
 import * as HarnessError from "../HarnessError.ts"
 import * as Messages from "../../model/Messages.ts"
 
@@ -72,6 +72,14 @@ const isTextSchema = (schema: Schema.Top): boolean => {
   return false
 }
 
+// What the span of one `Harness.prompt` call adds up over its model calls.
+interface SpanTotals {
+  inputTokens: number
+  outputTokens: number
+  readonly finishReasons: Array<string>
+  cost: number | undefined
+}
+
 const refused = (text: string): HarnessError.ContentRefused =>
   new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: text })
 
@@ -118,14 +126,23 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   // and its usage is recorded; without one (the default) nothing extra runs.
   // The prompt does not enforce the limits itself (its error type stays
   // PromptError): the agent steps around it, or `Budget.guard`, do.
-  const call = (model: DirectModel.Resolved, budget: Budget.Service, prompt: Prompt.Prompt) => {
+  // With a span, the calls' usage (repairs included) and cost are added up on it.
+  const call = (model: DirectModel.Resolved, budget: Budget.Service, prompt: Prompt.Prompt, span: SpanTotals | undefined) => {
     const reply = Effect.mapError(
       model.generate({ prompt, tools: [], toolChoice: "none", responseFormat }),
       (error) => HarnessError.fromAiError(error) as PromptError
     )
-    return budget.active
+    const recorded = budget.active
       ? Effect.tap(reply, (reply) => budget.record(reply.usage, reply.model, { step: true }))
       : reply
+    return span === undefined ? recorded : Effect.tap(recorded, (reply) => {
+      const price = budget.price(reply.model ?? model.modelId)
+      span.inputTokens += reply.usage.inputTokens ?? 0
+      span.outputTokens += reply.usage.outputTokens ?? 0
+      span.finishReasons.push(reply.finishReason)
+      if (span.cost !== undefined) span.cost = price === undefined ? undefined : span.cost + Budget.costOf(reply.usage, price)
+      return Effect.annotateCurrentSpan(Tracing.usageAttributes(span, span.finishReasons, reply.model, span.cost))
+    })
   }
 
   // Calls the model and decodes the answer once (JSON answers parsed here,
@@ -135,13 +152,14 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
     model: DirectModel.Resolved,
     budget: Budget.Service,
     prompt: Prompt.Prompt,
-    repaired: number
+    repaired: number,
+    span: SpanTotals | undefined
   ): Effect.Effect<O, PromptError, any> =>
-    Effect.flatMap(call(model, budget, prompt), (reply): Effect.Effect<O, PromptError, any> => {
+    Effect.flatMap(call(model, budget, prompt, span), (reply): Effect.Effect<O, PromptError, any> => {
       const raw = reply.text
       if (reply.finishReason === "content-filter") return Effect.fail(refused(raw))
       const again = (request: string) =>
-        loop(model, budget, Prompt.concat(prompt, Prompt.fromMessages([Messages.assistant(raw), Messages.user(request)])), repaired + 1)
+        loop(model, budget, Prompt.concat(prompt, Prompt.fromMessages([Messages.assistant(raw), Messages.user(request)])), repaired + 1, span)
       // a cut answer, even one that decodes, is not the answer the model meant
       if (reply.finishReason === "length" && !allowTruncated) {
         return repaired >= repairs
@@ -181,19 +199,24 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
       context,
       model: DirectModel.fromContext(context),
       budget: Context.get(context, Budget.Budget),
-      traced: isTraced(context)
+      traced: Tracing.isTraced(context)
     })
 
   const run = (input: IE) =>
     Effect.withFiber((fiber) => {
       const { budget, model, traced } = servicesOf(fiber.context)
+      const span: SpanTotals | undefined = traced
+        ? { inputTokens: 0, outputTokens: 0, finishReasons: [], cost: 0 }
+        : undefined
       const answer = decodeInput === undefined
-        ? loop(model, budget, render(input as unknown as I), 0)
+        ? loop(model, budget, render(input as unknown as I), 0, span)
         : decodeInput(input).pipe(
           Effect.mapError((error) => new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` })),
-          Effect.flatMap((input) => loop(model, budget, render(input), 0))
+          Effect.flatMap((input) => loop(model, budget, render(input), 0, span))
         )
-      return traced ? Effect.withSpan(answer, spanName, spanOptions) : answer
+      if (!traced) return answer
+      const attributes = { ...spanOptions.attributes, ...Tracing.requestAttributes(model.providerName, model.modelId) }
+      return Effect.withSpan(answer, spanName, { ...spanOptions, attributes })
     })
   return make(options.name, run) as Harness<IE, O, PromptError, LanguageModel.LanguageModel | RI | RO>
 }
