@@ -35,7 +35,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { type LanguageModel, Prompt, Tool, Tokenizer } from "effect/ai"
 import type * as HarnessError from "../harness/HarnessError.ts"
 import type { Harness } from "../harness/internal/harness.ts"
-import { prompt } from "../harness/internal/prompt.ts"
+import { prompt } from "../harness/Harness.ts"
 import * as W from "./internal/window.ts"
 import * as Journal from "../durable/Journal.ts"
 
