@@ -4,11 +4,11 @@ import { Layer } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { runEventsSuite } from "./support/runEventsSuite.ts"
+import * as RunEventsSuite from "@effect-harness/testing/RunEventsSuite"
 
 const directory = mkdtempSync(join(tmpdir(), "eh-run-events-"))
 
-runEventsSuite({
+RunEventsSuite.suite({
   name: "files",
   store: RunStore.layerFileSystem({ directory }).pipe(Layer.provide(NodeFileSystem.layer)),
   childStore: { module: new URL("./fixtures/fileStore.ts", import.meta.url).href, options: { directory } },

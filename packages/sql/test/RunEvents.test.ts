@@ -1,13 +1,13 @@
 /**
  * The resumable event stream on PostgreSQL: readers in this process follow
  * runs of this process and of a child process, woken by NOTIFY (their poll
- * is an hour). See core/test/support/runEventsSuite.ts.
+ * is an hour). See @effect-harness/testing/RunEventsSuite.
  */
 import { PgRunStore } from "@effect-harness/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { afterAll, beforeAll } from "vitest"
-import { runEventsSuite } from "../../core/test/support/runEventsSuite.ts"
+import * as RunEventsSuite from "@effect-harness/testing/RunEventsSuite"
 import type * as PgStore from "./fixtures/pgStore.ts"
 import { describeTarget, isCI, pgConfig, probe, withSql } from "./support/pg.ts"
 
@@ -33,7 +33,7 @@ if (!server.ok) {
   afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)))
 
   const url = process.env.DATABASE_URL
-  runEventsSuite({
+  RunEventsSuite.suite({
     name: "PostgreSQL",
     store: PgRunStore.layer({ ...pgConfig, table: `${schema}.journal` }),
     childStore: {

@@ -1,21 +1,32 @@
 /**
- * The resumable event stream of durable runs (`RunEvents`), the same tests
- * for every store: the file store (RunEvents.test.ts) and PostgreSQL
- * (packages/sql/test/RunEvents.test.ts). Readers in this process follow runs
- * of this process and of a child process (fixtures/eventsChild.ts) that runs
- * the durable agent with latency, so the reader sees it live.
+ * The conformance suite of a run store's event stream (`RunEvents`): the
+ * same tests for every store (the file store and `PgRunStore` pass it).
+ * Readers in this process follow runs of this process and of a child process
+ * (internal/eventsChild.ts, which builds the store from a module the test
+ * names) that runs `DurableShop`'s agent with latency, so the reader sees it
+ * live. A subpath module: importing `@effect-harness/testing` does not load
+ * Vitest.
+ *
+ * @since 0.1.0
  */
 import { AgentEvent, Durable, Journal, RunEvents, RunStore } from "@effect-harness/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, type Duration, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import * as Shop from "@effect-harness/testing/DurableShop"
-import type { EventsChildConfig } from "../fixtures/eventsChild.ts"
+import * as Shop from "./DurableShop.ts"
+import type { EventsChildConfig } from "./internal/eventsChild.ts"
 
-const childPath = fileURLToPath(new URL("../fixtures/eventsChild.ts", import.meta.url))
+const childPath = fileURLToPath(
+  new URL(`./internal/eventsChild${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)
+)
 
-export interface RunEventsSuiteOptions {
+/**
+ * What the suite needs of a store.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
   readonly name: string
   /** A fresh store of the kind under test (each test builds its own). */
   readonly store: Layer.Layer<RunStore.RunStore, unknown>
@@ -55,7 +66,12 @@ const delta = (text: string) =>
   Effect.flatMap(Effect.service(AgentEvent.Sink), (sink) =>
     sink === undefined ? Effect.void : sink(AgentEvent.TextDelta({ agent: "writer", step: 2, delta: text })))
 
-export const runEventsSuite = (options: RunEventsSuiteOptions) =>
+/**
+ * Registers the suite's tests for a store.
+ *
+ * @since 0.1.0
+ */
+export const suite = (options: Options) =>
   describe(`RunEvents (${options.name})`, () => {
     it.live("a reader from the start and one from a sequence get every recorded event once, in order", () =>
       Effect.gen(function*() {
