@@ -6,13 +6,14 @@
  * @since 0.1.0
  */
 import { Prompt } from "effect/ai"
+import { noOptions as options } from "./internal/noOptions.ts"
 
 /**
  * A system message.
  *
  * @since 0.1.0
  */
-export const system = (text: string): Prompt.SystemMessage => Prompt.systemMessage({ content: text })
+export const system = (text: string): Prompt.SystemMessage => Prompt.systemMessage({ content: text, options })
 
 /**
  * A user message with one text part.
@@ -21,6 +22,7 @@ export const system = (text: string): Prompt.SystemMessage => Prompt.systemMessa
  * ```ts
  * import { Messages } from "@effect-harness/core"
  * import { Prompt } from "effect/ai"
+import { noOptions as options } from "./internal/noOptions.ts"
  *
  * const prompt = Prompt.fromMessages([Messages.system("Be brief."), Messages.user("Hello")])
  * ```
@@ -28,7 +30,7 @@ export const system = (text: string): Prompt.SystemMessage => Prompt.systemMessa
  * @since 0.1.0
  */
 export const user = (text: string): Prompt.UserMessage =>
-  Prompt.userMessage({ content: [Prompt.textPart({ text })] })
+  Prompt.userMessage({ content: [Prompt.textPart({ text, options })], options })
 
 /**
  * An assistant message with one text part.
@@ -36,7 +38,7 @@ export const user = (text: string): Prompt.UserMessage =>
  * @since 0.1.0
  */
 export const assistant = (text: string): Prompt.AssistantMessage =>
-  Prompt.assistantMessage({ content: [Prompt.textPart({ text })] })
+  Prompt.assistantMessage({ content: [Prompt.textPart({ text, options })], options })
 
 /**
  * Turns any prompt input into a `Prompt`; a plain string becomes one user

@@ -25,6 +25,8 @@ import { retryFrom } from "../../harness/internal/retry.ts"
 import * as Tracing from "../../harness/internal/tracing.ts"
 import type * as RetryPolicy from "../../harness/RetryPolicy.ts"
 import * as DirectModel from "../../model/DirectModel.ts"
+import * as Messages from "../../model/Messages.ts"
+import { noOptions as options } from "../../model/internal/noOptions.ts"
 import * as Budget from "../../state/Budget.ts"
 import * as ContextWindow from "../../state/ContextWindow.ts"
 import * as Conversation from "../../state/Conversation.ts"
@@ -279,7 +281,7 @@ function* finalAnswer<O>(run: Run<O>, text: string): Step<{ readonly value: O } 
     return yield* new HarnessError.InvalidOutput({ raw: text, issues: decoded.issues, attempts: run.repairs + 1 })
   }
   run.repairs++
-  yield* append(run, [Prompt.userMessage({ content: [Prompt.textPart({ text: Answer.repairRequest(decoded.issues, true) })] })])
+  yield* append(run, [Messages.user(Answer.repairRequest(decoded.issues, true))])
   return undefined
 }
 
@@ -292,7 +294,7 @@ function* truncatedAnswer<O>(run: Run<O>, text: string): Step<undefined> {
     return yield* new HarnessError.OutputTruncated({ partial: { text, toolCalls: [] }, attempts: run.repairs + 1 })
   }
   run.repairs++
-  yield* append(run, [Prompt.userMessage({ content: [Prompt.textPart({ text: Answer.truncatedRequest(run.config.output !== undefined) })] })])
+  yield* append(run, [Messages.user(Answer.truncatedRequest(run.config.output !== undefined))])
   return undefined
 }
 
@@ -323,12 +325,16 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
   if (reply.finishReason === "content-filter") {
     return yield* new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: reply.text })
   }
-  const content: Array<Prompt.AssistantMessagePart> = []
-  if (reply.text.length > 0) content.push(Prompt.textPart({ text: reply.text }))
-  for (const call of reply.toolCalls) {
-    content.push(Prompt.toolCallPart({ id: call.id, name: call.name, params: call.params, providerExecuted: false }))
+  // (an array of the exact size: a pushed-to one keeps room for 16 parts)
+  const calls = reply.toolCalls.length
+  const text = reply.text.length > 0 ? 1 : 0
+  const content = new Array<Prompt.AssistantMessagePart>(text + calls)
+  if (text === 1) content[0] = Prompt.textPart({ text: reply.text, options })
+  for (let i = 0; i < calls; i++) {
+    const call = reply.toolCalls[i]!
+    content[text + i] = Prompt.toolCallPart({ id: call.id, name: call.name, params: call.params, providerExecuted: false, options })
   }
-  yield* append(run, [Prompt.assistantMessage({ content })], false)
+  yield* append(run, [Prompt.assistantMessage({ content, options })], false)
   return reply
 }
 
@@ -518,9 +524,11 @@ function* toolStep<O>(
         name: record.name,
         isFailure: record.isFailure,
         result: record.result,
-        providerExecuted: false
+        providerExecuted: false,
+        options
       })
-    )
+    ),
+    options
   })])
   return records
 }
@@ -876,7 +884,8 @@ const failureResult = (tool: Tool.Any, error: unknown): Data_.ToolStep => {
 // journal request (everything but the model's own reply). A generator, like
 // `observe`: the run's own array is appended to without a step of the runtime.
 function* append<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, sent = true): Generator<Effect.Effect<void>, void, unknown> {
-  if (sent) run.sinceModel.push(...messages)
+  // (only a journal reads them)
+  if (sent && run.journal !== undefined) run.sinceModel.push(...messages)
   if (run.history.appendNow === undefined) yield* run.history.append(messages)
   else run.history.appendNow(messages)
 }
