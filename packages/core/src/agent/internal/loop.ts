@@ -513,10 +513,13 @@ function* toolStep<O>(
   if (run.budget.active) yield* run.budget.reserveToolCalls(calls.length)
   run.usage.toolCalls += calls.length
   const decisions = config.approvals ? yield* approvals(run, calls, given) : undefined
-  // (one call runs in the run's fiber: the concurrent forEach forks a fiber per call)
-  const records = yield* Effect.forEach(calls, (call) => toolCall(run, call, decisions?.get(call.id)), {
-    concurrency: calls.length === 1 ? 1 : config.concurrency
-  })
+  // one call runs in the run's fiber, delegated to without an effect of its
+  // own when nothing wraps it (the concurrent forEach forks a fiber per call)
+  const records = calls.length !== 1
+    ? yield* Effect.forEach(calls, (call) => toolCall(run, call, decisions?.get(call.id)), { concurrency: config.concurrency })
+    : run.traced || run.sink !== undefined
+    ? [yield* toolCall(run, calls[0]!, decisions?.get(calls[0]!.id))]
+    : [yield* journaledTool(run, calls[0]!, decisions?.get(calls[0]!.id))]
   yield* append(run, [Prompt.toolMessage({
     content: records.map((record) =>
       Prompt.toolResultPart({
