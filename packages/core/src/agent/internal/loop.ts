@@ -672,16 +672,6 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
 const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, AgentError> => {
   const handler = tool.toModelOutput === undefined ? handlerInContext(run.services, tool) : undefined
   const call = (handler === undefined ? viaToolkit(run, tool, id, params) : viaHandler(handler, tool, id, params)).pipe(
-    Effect.map((last): Data_.ToolStep => {
-      if (last === undefined) return errorResult("handler", "ToolFailed", `${tool.name} returned no result`)
-      const { encodedResult, failureOrigin, isFailure } = last
-      if (!isJson(encodedResult)) {
-        return errorResult("handler", "InvalidResult", `${tool.name} returned a result that cannot be sent as JSON`)
-      }
-      return isFailure
-        ? { isFailure: true, failure: failureOrigin === "parameters" ? "parameters" : "handler", result: encodedResult }
-        : { isFailure: false, result: encodedResult }
-    }),
     Effect.catchCause((cause) => {
       // an interrupted run stays interrupted; everything else becomes a result
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
@@ -705,6 +695,18 @@ const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown
   })
 }
 
+// What the model reads of a call's outcome (the last result, through a toolkit).
+const toolStepOf = (tool: Tool.Any, last: Outcome | undefined): Data_.ToolStep => {
+  if (last === undefined) return errorResult("handler", "ToolFailed", `${tool.name} returned no result`)
+  const { encodedResult, failureOrigin, isFailure } = last
+  if (!isJson(encodedResult)) {
+    return errorResult("handler", "InvalidResult", `${tool.name} returned a result that cannot be sent as JSON`)
+  }
+  return isFailure
+    ? { isFailure: true, failure: failureOrigin === "parameters" ? "parameters" : "handler", result: encodedResult }
+    : { isFailure: false, result: encodedResult }
+}
+
 /** What a tool call produced: its result in the tool's encoding, and whether it is a failure (and of what). */
 interface Outcome {
   readonly encodedResult: unknown
@@ -715,10 +717,10 @@ interface Outcome {
 // Through effect's Toolkit `handle`: a stream of results per call (preliminary
 // ones included), which costs a queue, a forked fiber and a stream per call.
 // For toolkits with bound handlers (MCP) and tools with `toModelOutput`.
-const viaToolkit = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Outcome | undefined, unknown> =>
+const viaToolkit = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, unknown> =>
   Effect.flatMap(handlersOf(run), (handlers) => handlers.handle(tool.name, params as never, id)).pipe(
     Effect.flatMap((results) => Stream.runLast(Stream.filter(results, (result) => !result.preliminary))),
-    Effect.map(Option.getOrUndefined),
+    Effect.map((last) => toolStepOf(tool, Option.getOrUndefined(last))),
     runsInContext
   )
 
@@ -738,30 +740,32 @@ const handlerInContext = (services: Context.Context<never>, tool: Tool.Any): Too
 // agent wants the final result only, so it skips the per-call queue, fiber and
 // stream (about three quarters of an agent's CPU per tool step, measured with
 // packages/bench/src/cpu.ts).
-const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Outcome, unknown> => {
+const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, unknown> => {
   const codecs = codecsOf(tool)
-  return Effect.flatMap(Effect.result(codecs.decodeParameters(params)), (decoded) => {
-    if (decoded._tag === "Failure") {
+  const encoded = (isFailure: boolean, failureOrigin?: Tool.FailureOrigin) => (encodedResult: unknown) =>
+    toolStepOf(tool, { encodedResult, isFailure, failureOrigin })
+  return Effect.matchEffect(codecs.decodeParameters(params), {
+    onFailure: (issue): Effect.Effect<Data_.ToolStep, unknown> => {
       const error = new AiError.AiError({
         module: "Toolkit",
         method: `${tool.name}.handle`,
-        reason: new AiError.ToolParameterValidationError({ toolName: tool.name, description: decoded.failure.message })
+        reason: new AiError.ToolParameterValidationError({ toolName: tool.name, description: issue.message })
       })
       return tool.failureMode === "error"
         ? Effect.fail(error)
-        : Effect.map(codecs.encodeFailure(error), (encodedResult): Outcome => ({ encodedResult, isFailure: true, failureOrigin: "parameters" }))
-    }
-    return Effect.suspend(() => handler.handler(decoded.success, { toolCallId: id, preliminary: () => Effect.void })).pipe(
-      Effect.updateContext((current: Context.Context<never>) => Context.merge(handler.context, current)),
-      Effect.matchEffect({
-        onSuccess: (value) =>
-          Effect.map(codecs.encodeSuccess(value), (encodedResult): Outcome => ({ encodedResult, isFailure: false })),
-        onFailure: (error) =>
-          tool.failureMode === "return"
-            ? Effect.map(codecs.encodeFailure(error), (encodedResult): Outcome => ({ encodedResult, isFailure: true, failureOrigin: "handler" }))
-            : Effect.fail(error)
-      })
-    )
+        : Effect.map(codecs.encodeFailure(error), encoded(true, "parameters"))
+    },
+    onSuccess: (decoded): Effect.Effect<Data_.ToolStep, unknown> =>
+      Effect.suspend(() => handler.handler(decoded, { toolCallId: id, preliminary: () => Effect.void })).pipe(
+        Effect.updateContext((current: Context.Context<never>) => Context.merge(handler.context, current)),
+        Effect.matchEffect({
+          onSuccess: (value) => Effect.map(codecs.encodeSuccess(value), encoded(false)),
+          onFailure: (error) =>
+            tool.failureMode === "return"
+              ? Effect.map(codecs.encodeFailure(error), encoded(true, "handler"))
+              : Effect.fail(error)
+        })
+      )
   })
 }
 
