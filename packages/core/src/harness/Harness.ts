@@ -566,7 +566,7 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   const servicesOf = (context: Context.Context<never>) =>
     seen !== undefined && seen.context === context ? seen : (seen = {
       context,
-      model: DirectModel.fromContext(context),
+      model: DirectModel.fromContext(context, options.name),
       budget: Context.get(context, Budget.Budget),
       traced: Tracing.isTraced(context)
     })

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Context, Effect, type Pull, Schema, Stream } from "effect"
+import { Array as Arr, Context, Data, Effect, type Pull, Schema, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response, type Tool } from "effect/ai"
 
 /**
@@ -263,7 +263,10 @@ export const fastPathOf = (model: LanguageModel.LanguageModel): DirectModel | un
  *
  * @since 0.1.0
  */
-export const of = (model: LanguageModel.LanguageModel): Resolved => {
+export const of = (model: LanguageModel.LanguageModel, harness?: string): Resolved => {
+  // a value the types promised but a cast, a loosely typed layer or an
+  // incomplete runtime did not deliver: a defect that says what to provide
+  if (model === undefined || model === null) throw new MissingLanguageModel(harness === undefined ? {} : { harness })
   let found = resolved.get(model)
   if (found === undefined) {
     const direct = fastPaths.get(model)
@@ -282,12 +285,41 @@ export const of = (model: LanguageModel.LanguageModel): Resolved => {
 
 /**
  * The model of a context (see {@link of}): the one place where harnesses,
- * agents and streams resolve which model they call.
+ * agents and streams resolve which model they call. `harness` names the
+ * harness or agent asking, for the message of {@link MissingLanguageModel}
+ * (thrown when the context has no `LanguageModel`).
  *
  * @since 0.1.0
  */
-export const fromContext = (context: Context.Context<never>): Resolved =>
-  of(Context.getUnsafe(context, LanguageModel.LanguageModel))
+export const fromContext = (context: Context.Context<never>, harness?: string): Resolved =>
+  of(Context.getOrUndefined(context, LanguageModel.LanguageModel)!, harness)
+
+/**
+ * The defect of a harness, agent or stream run without a `LanguageModel` in
+ * its context. Their types list `LanguageModel` in the requirements, so the
+ * compiler refuses to run one without a model (`Type 'LanguageModel' is not
+ * assignable to type 'never'`); it is missing at run time only when the
+ * requirement was hidden from the compiler: a cast (`as any`, `as Effect<A, E>`),
+ * a layer typed wider than what it builds, or a runtime whose layer leaves
+ * the model out. Its message starts as effect's own (`Service not found:
+ * effect/ai/LanguageModel`) and says which layers provide one.
+ *
+ * @since 0.1.0
+ */
+export class MissingLanguageModel extends Data.TaggedError("MissingLanguageModel")<{
+  /** The harness or agent that needed the model, when known. */
+  readonly harness?: string | undefined
+}> {
+  override get message(): string {
+    const who = this.harness === undefined ? "" : ` (needed by harness "${this.harness}")`
+    return `Service not found: effect/ai/LanguageModel${who}. Provide a model layer: ` +
+      `OpenAiLanguageModel.layerConfig({ model: "gpt-4o-mini" }) from @effect-harness/openai ` +
+      `(or OpenAiLanguageModel.layer({ model }) with an OpenAiClient layer, or any effect LanguageModel provider), ` +
+      `or TestModel.layer([...]) from @effect-harness/testing in tests. ` +
+      `The compiler lists LanguageModel in the requirements; it goes missing at run time when a cast (as any), ` +
+      `a layer typed wider than what it builds, or a ManagedRuntime built from a layer without a model hides it.`
+  }
+}
 
 const emptyUsage: Usage = { inputTokens: undefined, outputTokens: undefined }
 
@@ -478,14 +510,13 @@ export const streamLanguageModel = (
  * @since 0.1.0
  */
 export const stream = (request: Request): Stream.Stream<StreamPart, AiError.AiError, LanguageModel.LanguageModel> =>
-  Stream.unwrap(Effect.map(Effect.service(LanguageModel.LanguageModel), (model) => of(model).stream(request)))
+  Stream.unwrap(Effect.withFiber((fiber) => Effect.succeed(fromContext(fiber.context).stream(request))))
 
 /**
  * The model of the context, as harnesses call it (see {@link of}).
  *
  * @since 0.1.0
  */
-export const current: Effect.Effect<Resolved, never, LanguageModel.LanguageModel> = Effect.map(
-  Effect.service(LanguageModel.LanguageModel),
-  of
+export const current: Effect.Effect<Resolved, never, LanguageModel.LanguageModel> = Effect.withFiber((fiber) =>
+  Effect.succeed(fromContext(fiber.context))
 )

@@ -180,7 +180,7 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
     const sink = Context.get(services, AgentEvent.Sink)
     const run: Run<O> = {
       config,
-      model: DirectModel.fromContext(services),
+      model: DirectModel.fromContext(services, config.name),
       journal: journal === Journal.passthrough ? undefined : journal,
       history: conversation !== undefined ? conversationStore(conversation) : localStore(initial!),
       sink,
