@@ -15,6 +15,8 @@
  * - `loop`: the 5-step tool loop through `OpenAiLanguageModel` against the fake
  *   server in a child process, 20 runs at a time, beside the hand-written loop
  *   on the raw SDK: CPU per run.
+ * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
+ *   same way, beside the raw SDK and `JSON.parse`: CPU per call.
  */
 import { Agent } from "@effect-harness/core"
 import { Effect, Layer, Schema } from "effect"
@@ -98,14 +100,14 @@ const scale = async (runs: number, rounds: number) => {
   console.log(`  rounds (agent): ${agentUs.map((x) => x.toFixed(1)).join(" ")}`)
 }
 
-const loop = async (blocks: number, perBlock: number) => {
+const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBlock: number) => {
   const server = await startServer()
   const built = await harness(server.url)
   const rawSides = raw(server.url)
   try {
     for (let i = 0; i < 50; i++) {
-      await built.value.toolLoop()
-      await rawSides.toolLoop()
+      await built.value[which]()
+      await rawSides[which]()
     }
     const agentUs: Array<number> = []
     const rawUs: Array<number> = []
@@ -116,13 +118,14 @@ const loop = async (blocks: number, perBlock: number) => {
       return (cpuUs() - start) / perBlock
     }
     for (let b = 0; b < blocks; b++) {
-      agentUs.push(await block(built.value.toolLoop))
-      rawUs.push(await block(rawSides.toolLoop))
+      agentUs.push(await block(built.value[which]))
+      rawUs.push(await block(rawSides[which]))
     }
     const a = median(agentUs), r = median(rawUs)
+    const what = which === "toolLoop" ? "loop: 5-step tool loop" : "structured: structured-output call"
     console.log(
-      `loop: 5-step tool loop, ${blocks} blocks of ${perBlock}: CPU per run: agent ${a.toFixed(0)} µs, ` +
-        `raw SDK hand loop ${r.toFixed(0)} µs, added ${(a - r).toFixed(0)} µs`
+      `${what}, ${blocks} blocks of ${perBlock}: CPU per run: effect-harness ${a.toFixed(0)} µs, ` +
+        `raw SDK ${r.toFixed(0)} µs, added ${(a - r).toFixed(0)} µs`
     )
   } finally {
     await built.close()
@@ -137,5 +140,6 @@ const arg = (name: string, fallback: number) => {
 }
 if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
-else await loop(arg("blocks", 20), arg("per", 20))
+else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50))
+else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20))
 process.exit(0)
