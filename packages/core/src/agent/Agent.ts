@@ -311,9 +311,14 @@ export const make = <
   } as const
   const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>
     Effect.withFiber((fiber) => isTraced(fiber.context) ? Effect.withSpan(self, spanName, spanOptions) : self)
+  // (one closure per run: a run parked on its model call holds what it made)
   const runDetailed = (input: In): Effect.Effect<RunResult<O>, AgentError, ToolkitServices<TK> | RO | RH> =>
-    span(Effect.suspend(() => Loop.run(config, Messages.toPrompt(render(input)).content)))
-  const self = makeHarness(options.name, (input: In) => Effect.map(runDetailed(input), (result) => result.output))
+    Effect.withFiber((fiber) => {
+      const run = Loop.run(config, Messages.toPrompt(render(input)).content)
+      return isTraced(fiber.context) ? Effect.withSpan(run, spanName, spanOptions) : run
+    })
+  const outputOf = (result: RunResult<O>) => result.output
+  const self = makeHarness(options.name, (input: In) => Effect.map(runDetailed(input), outputOf))
   configs.set(self, config)
   return Object.assign(self, {
     runDetailed,
