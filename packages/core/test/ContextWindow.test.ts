@@ -215,7 +215,7 @@ describe("ContextWindow compact", () => {
     Effect.gen(function*() {
       const error = yield* Agent.run(Agent.make({ name: "no-window" }), "hi").pipe(Effect.flip)
       assert.strictEqual(error._tag, "ContextOverflow")
-      assert.strictEqual(error.message, "too long")
+      assert.strictEqual(error.message, `too long (harness "no-window", attempt 1)`)
       assert.strictEqual((yield* TestModel.requests).length, 1)
     }).pipe(Effect.provide(TestModel.layer([TestModel.fail(new HarnessError.ContextOverflow({ message: "too long" }))]))))
 })

@@ -139,7 +139,9 @@ for (const direct of [true, false]) describe(`Harness.prompt (${direct ? "Direct
       assert.strictEqual(overflow._tag, "ContextOverflow")
       const auth = yield* Harness.run(say, "c").pipe(Effect.flip)
       assert.strictEqual(auth._tag, "AuthenticationFailed")
-      assert.strictEqual(auth.message, "bad key")
+      // the provider's words, then the harness they came from (nothing retried it: no attempt)
+      assert.strictEqual(auth.message, `bad key (harness "say")`)
+      assert.deepStrictEqual([auth.harness, auth.attempt], ["say", undefined])
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.fail(new HarnessError.QuotaExhausted({ message: "no credit" })),
       TestModel.fail(new HarnessError.ContextOverflow({ message: "too long" })),

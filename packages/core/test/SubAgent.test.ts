@@ -130,7 +130,9 @@ describe("Agent.asTool", () => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(Agent.run(writer, "Write about tides"))
       assert.strictEqual(error._tag, "AuthenticationFailed")
-      assert.strictEqual(error.message, "key revoked")
+      // named after the agent it came from, not the caller whose run it ended
+      assert.strictEqual(error.message, `key revoked (harness "researcher", attempt 1)`)
+      assert.strictEqual((error as HarnessError.AuthenticationFailed).harness, "researcher")
       assert.strictEqual((yield* TestModel.remaining), 1)
     }).pipe(Effect.provide(env([
       TestModel.toolCall("research", { input: "tides" }, "w1"),

@@ -58,7 +58,7 @@ describe("TestModel", () => {
           Effect.provide(TestModel.layer([TestModel.fail(new HarnessError.QuotaExhausted({ message: "no credit" }))], { direct }))
         )
         assert.strictEqual(error._tag, "QuotaExhausted")
-        assert.strictEqual(error.message, "no credit")
+        assert.strictEqual(error.message, `no credit (harness "say")`)
       }
     }))
 

@@ -59,12 +59,14 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, type Layer, Schema, type Stream } from "effect"
+import { Context, Duration, Effect, type Layer, Schema, type Stream } from "effect"
 import { type LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
 import { type Harness as HarnessType, make as makeHarness } from "../harness/internal/harness.ts"
+import * as HarnessError from "../harness/HarnessError.ts"
 import { isTraced } from "../harness/internal/tracing.ts"
 import * as RetryPolicy from "../harness/RetryPolicy.ts"
 import * as Messages from "../model/Messages.ts"
+import * as Budget from "../state/Budget.ts"
 import * as AgentEvent from "./AgentEvent.ts"
 import * as Model from "./internal/agentModel.ts"
 import * as Loop from "./internal/loop.ts"
@@ -309,14 +311,20 @@ export const make = <
     },
     captureStackTrace: false
   } as const
-  const span = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    Effect.withFiber((fiber) => isTraced(fiber.context) ? Effect.withSpan(self, spanName, spanOptions) : self)
+  // The loop names the errors it makes after the agent (see
+  // HarnessError.withOrigin); a budget's limit, shared by every run that spends
+  // from it, is named here, and only when a budget is active: no run pays for
+  // it otherwise.
+  const origin: HarnessError.Origin = { harness: options.name }
+  const named = (error: AgentError) => HarnessError.withOrigin(error, origin)
+  const wrap = <A, R>(self: Effect.Effect<A, AgentError, R>, context: Context.Context<never>) => {
+    const run = Context.get(context, Budget.Budget).active ? Effect.mapError(self, named) : self
+    return isTraced(context) ? Effect.withSpan(run, spanName, spanOptions) : run
+  }
+  const span = <A, R>(self: Effect.Effect<A, AgentError, R>) => Effect.withFiber((fiber) => wrap(self, fiber.context))
   // (one closure per run: a run parked on its model call holds what it made)
   const runDetailed = (input: In): Effect.Effect<RunResult<O>, AgentError, ToolkitServices<TK> | RO | RH> =>
-    Effect.withFiber((fiber) => {
-      const run = Loop.run(config, Messages.toPrompt(render(input)).content)
-      return isTraced(fiber.context) ? Effect.withSpan(run, spanName, spanOptions) : run
-    })
+    Effect.withFiber((fiber) => wrap(Loop.run(config, Messages.toPrompt(render(input)).content), fiber.context))
   const outputOf = (result: RunResult<O>) => result.output
   const self = makeHarness(options.name, (input: In) => Effect.map(runDetailed(input), outputOf))
   configs.set(self, config)

@@ -317,7 +317,10 @@ export const timeout: {
   <In, Out, E, R>(self: Harness<In, Out, E, R>, duration: Duration.Input): Harness<In, Out, E | HarnessError.Timeout, R>
 } = dual(2, <In, Out, E, R>(self: Harness<In, Out, E, R>, duration: Duration.Input) => {
   const after = Duration.fromInputUnsafe(duration)
-  const error = new HarnessError.Timeout({ message: `${self.name} timed out after ${Duration.format(after)}`, after })
+  const error = HarnessError.withOrigin(
+    new HarnessError.Timeout({ message: `Timed out after ${Duration.format(after)}`, after }),
+    { harness: self.name }
+  )
   return make(self.name, (input: In) =>
     Effect.timeoutOrElse(self.run(input), { duration: after, orElse: () => Effect.fail(error) }))
 })
@@ -370,11 +373,15 @@ export const retry: {
     // Most runs succeed at once: the schedule is only set up after a
     // recoverable failure (see internal/retry.ts).
     const retryAfter = (input: In, first: E) => retryFrom(self.name, policy, first, self.run(input))
+    // a fatal error of the first attempt says so (later ones are named in retryFrom)
+    const firstAttempt: HarnessError.Origin = { harness: self.name, attempt: 1 }
     return make(self.name, (input: In) =>
-      Effect.catchIf(
+      Effect.catch(
         self.run(input),
-        (error: E) => HarnessError.isRecoverable(error),
-        (first) => retryAfter(input, first)
+        (error: E) =>
+          HarnessError.isRecoverable(error)
+            ? retryAfter(input, error)
+            : Effect.fail(HarnessError.withOrigin(error, firstAttempt) as Exclude<E, HarnessError.Recoverable>)
       ) as Effect.Effect<Out, RetriedError<E>, R>)
   }
 )
@@ -449,8 +456,11 @@ interface SpanTotals {
   cost: number | undefined
 }
 
-const refused = (text: string): HarnessError.ContentRefused =>
-  new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: text })
+const refused = (text: string, origin: HarnessError.Origin): HarnessError.ContentRefused =>
+  HarnessError.withOrigin(
+    new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: text }),
+    origin
+  )
 
 /**
  * A harness around one model call: renders the input into a prompt, calls
@@ -483,6 +493,9 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   const repairs = options.repairs ?? 2
   const allowTruncated = options.allowTruncated === true
   const objectName = options.objectName ?? options.name.replace(/[^a-zA-Z0-9_-]/g, "_")
+  // what the errors of a run say about where they came from (an enclosing
+  // `Harness.retry` adds the attempt)
+  const origin: HarnessError.Origin = { harness: options.name }
   // every issue is listed, so that one repair can fix them all
   const decodeOutput = Schema.decodeUnknownEffect(options.output, { errors: "all" })
   const decodeInput = options.input === undefined ? undefined : Schema.decodeUnknownEffect(options.input)
@@ -499,7 +512,7 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   const call = (model: DirectModel.Resolved, budget: Budget.Service, prompt: Prompt.Prompt, span: SpanTotals | undefined) => {
     const reply = Effect.mapError(
       model.generate({ prompt, tools: [], toolChoice: "none", responseFormat }),
-      (error) => HarnessError.fromAiError(error) as PromptError
+      (error) => HarnessError.fromAiError(error, origin) as PromptError
     )
     const recorded = budget.active
       ? Effect.tap(reply, (reply) => budget.record(reply.usage, reply.model, { step: true }))
@@ -526,18 +539,20 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   ): Effect.Effect<O, PromptError, any> =>
     Effect.flatMap(call(model, budget, prompt, span), (reply): Effect.Effect<O, PromptError, any> => {
       const raw = reply.text
-      if (reply.finishReason === "content-filter") return Effect.fail(refused(raw))
+      if (reply.finishReason === "content-filter") return Effect.fail(refused(raw, origin))
       const again = (request: string) =>
         loop(model, budget, Prompt.concat(prompt, Prompt.fromMessages([Messages.assistant(raw), Messages.user(request)])), repaired + 1, span)
       // a cut answer, even one that decodes, is not the answer the model meant
       if (reply.finishReason === "length" && !allowTruncated) {
         return repaired >= repairs
-          ? Effect.fail(new HarnessError.OutputTruncated({ partial: { text: raw, toolCalls: [] }, attempts: repaired + 1 }))
+          ? Effect.fail(
+            new HarnessError.OutputTruncated({ partial: { text: raw, toolCalls: [] }, attempts: repaired + 1, harness: options.name })
+          )
           : again(Answer.truncatedRequest(json))
       }
       const repair = (issues: string): Effect.Effect<O, PromptError, any> =>
         repaired >= repairs
-          ? Effect.fail(new HarnessError.InvalidOutput({ raw, issues, attempts: repaired + 1 }))
+          ? Effect.fail(new HarnessError.InvalidOutput({ raw, issues, attempts: repaired + 1, harness: options.name }))
           : again(Answer.repairRequest(issues, json))
       // decoded by the provider already (from its own wire form of the Schema)
       if (reply.structured !== undefined) return Effect.succeed(reply.structured.value as O)
@@ -580,7 +595,9 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
       const answer = decodeInput === undefined
         ? loop(model, budget, render(input as unknown as I), 0, span)
         : decodeInput(input).pipe(
-          Effect.mapError((error) => new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` })),
+          Effect.mapError((error) =>
+            HarnessError.withOrigin(new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` }), origin)
+          ),
           Effect.flatMap((input) => loop(model, budget, render(input), 0, span))
         )
       if (!traced) return answer

@@ -13,6 +13,11 @@
  * `Harness.retry` removes the Recoverable errors from a harness's error type:
  * what remains is what the caller must handle.
  *
+ * Every error says where it came from once a harness run fails with it:
+ * `harness` (the name of the harness or agent) and `attempt` (which attempt of
+ * a retried run or model call, from 1), both in its `message` too (see
+ * {@link withOrigin}).
+ *
  * @since 0.1.0
  */
 import { Duration, Predicate, Schema } from "effect"
@@ -39,6 +44,55 @@ export type PartialResponse = typeof PartialResponse.Type
 const optionalStatus = Schema.optional(Schema.Int)
 
 // -----------------------------------------------------------------------------
+// Where an error came from
+// -----------------------------------------------------------------------------
+
+/**
+ * Where an error came from: the harness or agent whose run failed with it
+ * (its `name`), and the attempt (from 1) of the retried run or model call
+ * that failed. Both are absent on an error no harness run has seen (a
+ * provider's mapped error, one built by hand); `attempt` is absent when
+ * nothing retried the run.
+ *
+ * @since 0.1.0
+ */
+export interface Origin {
+  readonly harness?: string | undefined
+  readonly attempt?: number | undefined
+}
+
+// the fields of every error class, filled by `withOrigin`
+const originFields = {
+  /** The harness or agent whose run failed with this error (its `name`). */
+  harness: Schema.optional(Schema.String),
+  /** The attempt (from 1) of the retried run or model call that failed. */
+  attempt: Schema.optional(Schema.Int)
+}
+
+const harnessLabel = (name: string): string => name === "" ? "an unnamed harness" : `harness ${JSON.stringify(name)}`
+
+// " (harness \"triage\", attempt 2)": what a message ends with once its origin is known
+const originSuffix = (origin: Origin): string => {
+  const parts: Array<string> = []
+  if (origin.harness !== undefined) parts.push(harnessLabel(origin.harness))
+  if (origin.attempt !== undefined) parts.push(`attempt ${origin.attempt}`)
+  return parts.length === 0 ? "" : ` (${parts.join(", ")})`
+}
+
+// " from harness \"extract\", attempt 2": where a message names its origin in front
+// (the issues of an invalid output may take several lines)
+const from = (origin: Origin): string => {
+  if (origin.harness === undefined) return origin.attempt === undefined ? "" : ` in attempt ${origin.attempt}`
+  return ` from ${harnessLabel(origin.harness)}${origin.attempt === undefined ? "" : `, attempt ${origin.attempt}`}`
+}
+
+// A message without the origin `withOrigin` added to it.
+const withoutOrigin = (message: string, origin: Origin): string => {
+  const suffix = originSuffix(origin)
+  return suffix !== "" && message.endsWith(suffix) ? message.slice(0, -suffix.length) : message
+}
+
+// -----------------------------------------------------------------------------
 // Recoverable
 // -----------------------------------------------------------------------------
 
@@ -52,7 +106,8 @@ const optionalStatus = Schema.optional(Schema.Int)
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
   message: Schema.String,
   retryAfter: Schema.optional(Schema.Duration),
-  status: optionalStatus
+  status: optionalStatus,
+  ...originFields
 }) {}
 
 /**
@@ -63,7 +118,8 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
 export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>()("ProviderUnavailable", {
   message: Schema.String,
   status: optionalStatus,
-  partial: Schema.optional(PartialResponse)
+  partial: Schema.optional(PartialResponse),
+  ...originFields
 }) {}
 
 /**
@@ -77,7 +133,8 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
 export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
   message: Schema.String,
   after: Schema.optional(Schema.Duration),
-  partial: Schema.optional(PartialResponse)
+  partial: Schema.optional(PartialResponse),
+  ...originFields
 }) {}
 
 /**
@@ -88,7 +145,8 @@ export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
  */
 export class ConnectionFailed extends Schema.TaggedError<ConnectionFailed>()("ConnectionFailed", {
   message: Schema.String,
-  partial: Schema.optional(PartialResponse)
+  partial: Schema.optional(PartialResponse),
+  ...originFields
 }) {}
 
 /**
@@ -100,10 +158,11 @@ export class ConnectionFailed extends Schema.TaggedError<ConnectionFailed>()("Co
 export class InvalidOutput extends Schema.TaggedError<InvalidOutput>()("InvalidOutput", {
   raw: Schema.String,
   issues: Schema.String,
-  attempts: Schema.optional(Schema.Int)
+  attempts: Schema.optional(Schema.Int),
+  ...originFields
 }) {
   override get message(): string {
-    return `Invalid output: ${this.issues}`
+    return `Invalid output${from(this)}: ${this.issues}`
   }
 }
 
@@ -119,10 +178,11 @@ export class InvalidOutput extends Schema.TaggedError<InvalidOutput>()("InvalidO
  */
 export class OutputTruncated extends Schema.TaggedError<OutputTruncated>()("OutputTruncated", {
   partial: PartialResponse,
-  attempts: Schema.optional(Schema.Int)
+  attempts: Schema.optional(Schema.Int),
+  ...originFields
 }) {
   override get message(): string {
-    return `The answer was cut at the output token limit after ${this.partial.text.length} characters`
+    return `The answer was cut at the output token limit after ${this.partial.text.length} characters${originSuffix(this)}`
   }
 }
 
@@ -134,7 +194,8 @@ export class OutputTruncated extends Schema.TaggedError<OutputTruncated>()("Outp
 export class ContextOverflow extends Schema.TaggedError<ContextOverflow>()("ContextOverflow", {
   message: Schema.String,
   tokens: Schema.optional(Schema.Int),
-  limit: Schema.optional(Schema.Int)
+  limit: Schema.optional(Schema.Int),
+  ...originFields
 }) {}
 
 // -----------------------------------------------------------------------------
@@ -148,7 +209,8 @@ export class ContextOverflow extends Schema.TaggedError<ContextOverflow>()("Cont
  */
 export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", {
   message: Schema.String,
-  status: optionalStatus
+  status: optionalStatus,
+  ...originFields
 }) {}
 
 /**
@@ -161,7 +223,8 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   message: Schema.String,
   status: optionalStatus,
   code: Schema.optional(Schema.String),
-  param: Schema.optional(Schema.String)
+  param: Schema.optional(Schema.String),
+  ...originFields
 }) {}
 
 /**
@@ -172,7 +235,8 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
  */
 export class QuotaExhausted extends Schema.TaggedError<QuotaExhausted>()("QuotaExhausted", {
   message: Schema.String,
-  status: optionalStatus
+  status: optionalStatus,
+  ...originFields
 }) {}
 
 /**
@@ -183,7 +247,8 @@ export class QuotaExhausted extends Schema.TaggedError<QuotaExhausted>()("QuotaE
  */
 export class ContentRefused extends Schema.TaggedError<ContentRefused>()("ContentRefused", {
   message: Schema.String,
-  refusal: Schema.optional(Schema.String)
+  refusal: Schema.optional(Schema.String),
+  ...originFields
 }) {}
 
 /**
@@ -207,10 +272,11 @@ export type BudgetLimit = typeof BudgetLimit.Type
 export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
   limit: BudgetLimit,
   max: Schema.Number,
-  used: Schema.Number
+  used: Schema.Number,
+  ...originFields
 }) {
   override get message(): string {
-    return `Budget exceeded: ${this.limit} would reach ${this.used}, the limit is ${this.max}`
+    return `Budget exceeded: ${this.limit} would reach ${this.used}, the limit is ${this.max}${originSuffix(this)}`
   }
 }
 
@@ -255,10 +321,16 @@ export const Recoverable = Schema.Union([
  */
 export class RetriesExhausted extends Schema.TaggedError<RetriesExhausted>()("RetriesExhausted", {
   attempts: Schema.Int,
-  last: Recoverable
+  last: Recoverable,
+  ...originFields
 }) {
   override get message(): string {
-    return `Retries exhausted after ${this.attempts} attempts: ${this.last.message}`
+    const of = this.harness === undefined ? "" : ` of ${harnessLabel(this.harness)}`
+    // the last error's own origin would repeat this one's
+    const last = this.last._tag === "InvalidOutput"
+      ? `Invalid output: ${this.last.issues}`
+      : withoutOrigin(this.last.message, this.last)
+    return `Retries exhausted after ${this.attempts} attempts${of}: ${last}`
   }
 }
 
@@ -352,6 +424,52 @@ export const isFatal = (u: unknown): u is Fatal =>
  * @since 0.1.0
  */
 export const isHarnessError = (u: unknown): u is HarnessError => isRecoverable(u) || isFatal(u)
+
+/**
+ * Says where an error came from: fills the `harness` and `attempt` of a
+ * {@link HarnessError} that does not have them yet (the first harness to see
+ * an error names it: an inner harness, a sub-agent), and names them at the
+ * end of its `message` (`Incorrect API key (harness "triage", attempt 1)`;
+ * `InvalidOutput` and `RetriesExhausted` name them in front). Any other value
+ * is returned as it is.
+ *
+ * Harnesses call it where their run fails, so an error only pays for it when
+ * it happens; a harness of one's own (`Harness.make`) can too.
+ *
+ * @example
+ * ```ts
+ * import { HarnessError } from "@effect-harness/core"
+ *
+ * const error = HarnessError.withOrigin(new HarnessError.AuthenticationFailed({ message: "Incorrect API key" }), {
+ *   harness: "triage",
+ *   attempt: 1
+ * })
+ * error.message // 'Incorrect API key (harness "triage", attempt 1)'
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withOrigin = <E>(error: E, origin: Origin): E => {
+  if (!isHarnessError(error)) return error
+  const harness = error.harness ?? origin.harness
+  const attempt = error.attempt ?? origin.attempt
+  if (harness === error.harness && attempt === error.attempt) return error
+  // the class's own fields, read off the error: each class is a Schema with its fields
+  const Class = error.constructor as unknown as {
+    readonly fields: Record<string, unknown>
+    new(fields: Record<string, unknown>): E
+  }
+  const fields: Record<string, unknown> = {}
+  for (const key of Object.keys(Class.fields)) {
+    const value = (error as unknown as Record<string, unknown>)[key]
+    if (key !== "_tag" && value !== undefined) fields[key] = value
+  }
+  if (harness !== undefined) fields.harness = harness
+  if (attempt !== undefined) fields.attempt = attempt
+  // a stored message names its origin at its end (the computed ones do it themselves)
+  if ("message" in Class.fields) fields.message = withoutOrigin(error.message, error) + originSuffix({ harness, attempt })
+  return new Class(fields)
+}
 
 /**
  * The delay a recoverable error asks for, if any (a 429's `retry-after`).
@@ -474,9 +592,12 @@ const overflowOf = (
  * error._tag // "RateLimited"
  * ```
  *
+ * With an `origin`, the error says where it came from (see {@link withOrigin}).
+ *
  * @since 0.1.0
  */
-export const fromAiError = (error: AiError.AiError): HarnessError => fromAiErrorReason(error.reason)
+export const fromAiError = (error: AiError.AiError, origin?: Origin): HarnessError =>
+  origin === undefined ? fromAiErrorReason(error.reason) : withOrigin(fromAiErrorReason(error.reason), origin)
 
 /**
  * Like {@link fromAiError}, on the reason alone.

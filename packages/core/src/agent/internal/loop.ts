@@ -241,7 +241,7 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
   let final = forceFinal
   while (true) {
     if (run.step >= config.maxSteps) {
-      return yield* new HarnessError.BudgetExceeded({ limit: "steps", max: config.maxSteps, used: run.step + 1 })
+      return yield* new HarnessError.BudgetExceeded({ limit: "steps", max: config.maxSteps, used: run.step + 1, harness: config.name })
     }
     const reply = run.traced ? yield* tracedModelStep(run, final) : yield* modelStep(run, final)
     if (reply.toolCalls.length > 0) {
@@ -278,7 +278,7 @@ function* finalAnswer<O>(run: Run<O>, text: string): Step<{ readonly value: O } 
   const decoded = yield* Answer.decode(output.decode, text, true)
   if (decoded.ok) return { value: decoded.value }
   if (run.repairs >= run.config.repairs) {
-    return yield* new HarnessError.InvalidOutput({ raw: text, issues: decoded.issues, attempts: run.repairs + 1 })
+    return yield* new HarnessError.InvalidOutput({ raw: text, issues: decoded.issues, attempts: run.repairs + 1, harness: run.config.name })
   }
   run.repairs++
   yield* append(run, [Messages.user(Answer.repairRequest(decoded.issues, true))])
@@ -291,7 +291,7 @@ function* finalAnswer<O>(run: Run<O>, text: string): Step<{ readonly value: O } 
 // the partial text.
 function* truncatedAnswer<O>(run: Run<O>, text: string): Step<undefined> {
   if (run.repairs >= run.config.repairs) {
-    return yield* new HarnessError.OutputTruncated({ partial: { text, toolCalls: [] }, attempts: run.repairs + 1 })
+    return yield* new HarnessError.OutputTruncated({ partial: { text, toolCalls: [] }, attempts: run.repairs + 1, harness: run.config.name })
   }
   run.repairs++
   yield* append(run, [Messages.user(Answer.truncatedRequest(run.config.output !== undefined))])
@@ -317,13 +317,16 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
     // the provider counts differently than our tokenizer: shrink hard, call once more
     prepared = yield* prepare(run, true)
     reply = yield* journaledCall(run, prepared.messages, final)
-    if (reply instanceof Overflow) return yield* new HarnessError.RetriesExhausted({ attempts: 2, last: reply.error })
+    if (reply instanceof Overflow) return yield* new HarnessError.RetriesExhausted({ attempts: 2, last: reply.error, harness: config.name })
   }
   run.sinceModel = []
   yield* account(run, reply, prepared.tokens)
   // a filtered answer ends the run where it stands (streamed or not)
   if (reply.finishReason === "content-filter") {
-    return yield* new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: reply.text })
+    return yield* HarnessError.withOrigin(
+      new HarnessError.ContentRefused({ message: "The model's answer was filtered or refused", refusal: reply.text }),
+      { harness: config.name }
+    )
   }
   // (an array of the exact size: a pushed-to one keeps room for 16 parts)
   const calls = reply.toolCalls.length
@@ -364,7 +367,10 @@ function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: Rea
   }
   const prepared = yield* window.prepare(history.owner, { fixed: config.fixed, history: yield* history.read, tools: config.tools, force }).pipe(
     // a summarizer that fails recoverably was tried once (retry the summarizer to retry it)
-    Effect.catchIf(HarnessError.isRecoverable, (last) => Effect.fail(new HarnessError.RetriesExhausted({ attempts: 1, last })))
+    Effect.catchIf(
+      HarnessError.isRecoverable,
+      (last) => Effect.fail(new HarnessError.RetriesExhausted({ attempts: 1, last, harness: config.name }))
+    )
   ) as Effect.Effect<ContextWindow.Prepared, AgentError>
   const step = run.step + 1
   if (prepared.compaction !== undefined) {
@@ -425,11 +431,12 @@ function* journaledCall<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>,
 // to the run's events, the call streams (see ./streamedCall.ts).
 const callModel = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<DirectModel.Reply | Overflow, AgentError> =>
   Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
-    const first = HarnessError.fromAiError(error)
+    // (the retries name the later attempts: see retryFrom)
+    const first = HarnessError.fromAiError(error, { harness: run.config.name, attempt: 1 })
     if (first._tag === "ContextOverflow") return Effect.succeed(new Overflow({ error: first }))
     if (!HarnessError.isRecoverable(first)) return Effect.fail(first)
     const again = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
-      const mapped = HarnessError.fromAiError(error)
+      const mapped = HarnessError.fromAiError(error, { harness: run.config.name })
       return Effect.fail(mapped._tag === "ContextOverflow" ? new Overflow({ error: mapped }) : mapped)
     })
     return retryFrom(run.config.name, run.config.retry, first, again).pipe(
@@ -676,7 +683,10 @@ const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown
       // an interrupted run stays interrupted; everything else becomes a result
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
       const end = cause.reasons.find((reason) => Cause.isDieReason(reason) && reason.defect instanceof EndRun)
-      if (end !== undefined) return Effect.fail(((end as Cause.Die).defect as EndRun).error)
+      // (named after this agent unless a sub-agent named it: see HarnessError.withOrigin)
+      if (end !== undefined) {
+        return Effect.fail(HarnessError.withOrigin(((end as Cause.Die).defect as EndRun).error, { harness: run.config.name }))
+      }
       const error = Cause.findErrorOption(cause)
       const gone = Option.isSome(error) && serverGone(error.value as unknown) ? error.value as unknown as McpClientError.McpClientError : undefined
       if (gone !== undefined) {

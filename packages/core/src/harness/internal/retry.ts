@@ -16,6 +16,8 @@ const isTruncated = (error: unknown): boolean => (error as { readonly _tag?: unk
  * after a recoverable failure: the schedule costs nothing on the happy path.
  * Fatal errors pass through; when the policy gives up, the run fails with
  * `RetriesExhausted { attempts, last }`. `OnRetry` is told about each retry.
+ * Every error leaving names `name` and the attempt it happened in (see
+ * `HarnessError.withOrigin`), unless an inner harness named it first.
  *
  * `OutputTruncated` is not sent again: the same request gets the same cut,
  * and the harness's repairs already asked for a shorter answer. It ends the
@@ -47,9 +49,13 @@ export const retryFrom = <A, E, R>(
         schedule: observed as Schedule.Schedule<unknown, E>,
         while: (error: E) => HarnessError.isRecoverable(error) && !isTruncated(error)
       }),
-      Effect.catchIf(
-        (error: E) => HarnessError.isRecoverable(error),
-        (last) => Effect.fail(new HarnessError.RetriesExhausted({ attempts, last: last as HarnessError.Recoverable }))
-      )
+      // every error leaving says which attempt failed: the last recoverable
+      // one inside RetriesExhausted, a fatal one as it is
+      Effect.mapError((error: E) => {
+        const origin = { harness: name, attempt: attempts }
+        return HarnessError.isRecoverable(error)
+          ? new HarnessError.RetriesExhausted({ attempts, last: HarnessError.withOrigin(error, origin), ...origin })
+          : HarnessError.withOrigin(error, origin)
+      })
     ) as Effect.Effect<A, Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted, R>
   })
