@@ -22,7 +22,6 @@ export const system = (text: string): Prompt.SystemMessage => Prompt.systemMessa
  * ```ts
  * import { Messages } from "@effect-harness/core"
  * import { Prompt } from "effect/ai"
-import { noOptions as options } from "./internal/noOptions.ts"
  *
  * const prompt = Prompt.fromMessages([Messages.system("Be brief."), Messages.user("Hello")])
  * ```
