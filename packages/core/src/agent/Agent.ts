@@ -108,7 +108,7 @@ export interface Agent<In, Out, R> extends HarnessType<In, Out, AgentError, R> {
  * @since 0.1.0
  */
 export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH = never, TK extends Toolkits = Toolkits> {
-  /** The agent's name: spans, events, journal steps. */
+  /** The agent's name: spans, events, journal steps, and the `harness` its errors name. */
   readonly name: string
   /** What the agent does, for the models of other agents (its handoff tool, `asTool`'s default description). */
   readonly description?: string | undefined

@@ -405,7 +405,10 @@ export type PromptError = Exclude<HarnessError.HarnessError, HarnessError.Budget
  * @since 0.1.0
  */
 export interface PromptOptions<I, O, IE, RI, RO> {
-  /** The harness's name, used in spans, events and errors. */
+  /**
+   * The harness's name, used in spans, events and errors: its errors carry it
+   * as `harness` and name it in their message (see `HarnessError.withOrigin`).
+   */
   readonly name: string
   /**
    * A Schema that decodes (normalizes) the input before rendering. An input
