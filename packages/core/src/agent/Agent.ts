@@ -63,6 +63,7 @@ import { Context, Duration, Effect, type Layer, Schema, type Stream } from "effe
 import { type LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
 import { type Harness as HarnessType, make as makeHarness } from "../harness/internal/harness.ts"
 import * as HarnessError from "../harness/HarnessError.ts"
+import * as ModelCalls from "../harness/internal/modelCalls.ts"
 import { isTraced } from "../harness/internal/tracing.ts"
 import * as RetryPolicy from "../harness/RetryPolicy.ts"
 import * as Messages from "../model/Messages.ts"
@@ -122,7 +123,10 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH =
    * error (`McpClient.toolkit(client, "prefix__")` renames a server's tools).
    */
   readonly toolkit?: TK | undefined
-  /** Model calls per run before it fails with `BudgetExceeded { limit: "steps" }`. Default 10. */
+  /**
+   * Model steps per run before it fails with `BudgetExceeded { limit: "steps" }`
+   * (a repair is a step; the retries of a step's call are not). Default 10.
+   */
   readonly maxSteps?: number | undefined
   /** Tool calls of one step running at once. Default 4. */
   readonly concurrency?: number | "unbounded" | undefined
@@ -135,7 +139,8 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH =
   readonly output?: Schema.Codec<O, any, RO> | undefined
   /**
    * How many times an invalid structured answer, or a final answer cut at the
-   * output token limit, is sent back for repair. Default 2.
+   * output token limit, is sent back for repair. Default 2: an answer that is
+   * never valid costs 1 + repairs model calls (each a step of `maxSteps`).
    */
   readonly repairs?: number | undefined
   /**
@@ -147,8 +152,22 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH =
   readonly allowTruncated?: boolean | undefined
   /** Turns the input into the messages that start the run. Default: a string is one user message. */
   readonly render?: ((input: In) => Prompt.RawInput) | undefined
-  /** Retries of each model call on recoverable errors. Default `RetryPolicy.defaultPolicy`. */
+  /**
+   * Retries of each model call on recoverable errors. Default
+   * `RetryPolicy.defaultPolicy` (4 attempts). Each step's call is retried on
+   * its own, so a run makes at most `maxSteps x maxAttempts` model calls (40
+   * with the defaults; repairs count as steps); see `maxModelCalls`.
+   */
   readonly retry?: RetryPolicy.RetryPolicy | undefined
+  /**
+   * The most model calls one run may make: every step, repair and retry
+   * attempt (and, with a `ContextWindow`, the call repeated after a compaction
+   * and the summarizer's calls), the calls of sub-agents (`asTool`) included.
+   * The call that would go over is not sent: the run fails with the fatal
+   * `BudgetExceeded { limit: "modelCalls", max, used }`. Default: no cap
+   * beyond `maxSteps x maxAttempts`.
+   */
+  readonly maxModelCalls?: number | undefined
   /**
    * The model named on spans and used for pricing when the reply does not say
    * which model answered. Default: the provider's model id, when its
@@ -316,9 +335,14 @@ export const make = <
   // from it, is named here, and only when a budget is active: no run pays for
   // it otherwise.
   const origin: HarnessError.Origin = { harness: options.name }
-  const named = (error: AgentError) => HarnessError.withOrigin(error, origin)
+  const name = (error: AgentError) => HarnessError.withOrigin(error, origin)
+  const maxModelCalls = options.maxModelCalls === undefined
+    ? undefined
+    : ModelCalls.validMax(`Agent ${options.name}`, options.maxModelCalls)
   const wrap = <A, R>(self: Effect.Effect<A, AgentError, R>, context: Context.Context<never>) => {
-    const run = Context.get(context, Budget.Budget).active ? Effect.mapError(self, named) : self
+    const named = Context.get(context, Budget.Budget).active ? Effect.mapError(self, name) : self
+    // a cap of its own only when asked for: the loop reads it from the context
+    const run = maxModelCalls === undefined ? named : ModelCalls.capped(options.name, maxModelCalls, named)
     return isTraced(context) ? Effect.withSpan(run, spanName, spanOptions) : run
   }
   const span = <A, R>(self: Effect.Effect<A, AgentError, R>) => Effect.withFiber((fiber) => wrap(self, fiber.context))

@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Context, Duration, Effect, type Pull, Schema, SchemaAST, Stream } from "effect"
+import { Array as Arr, Cause, Context, Duration, Effect, type Pull, Schedule, Schema, SchemaAST, Stream } from "effect"
 import { type AiError, LanguageModel, Prompt, type Tool } from "effect/ai"
 import { dual } from "effect/Function"
 import type { Concurrency } from "effect/Types"
@@ -32,6 +32,7 @@ import * as Budget from "../state/Budget.ts"
 import * as HarnessError from "./HarnessError.ts"
 import * as Answer from "./internal/answer.ts"
 import * as internal from "./internal/harness.ts"
+import * as ModelCalls from "./internal/modelCalls.ts"
 import { retryFrom } from "./internal/retry.ts"
 import * as Tracing from "./internal/tracing.ts"
 import * as RetryPolicy from "./RetryPolicy.ts"
@@ -335,6 +336,26 @@ export const timeout: {
 export type RetriedError<E> = Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted
 
 /**
+ * Options of {@link retry}, for when a bare policy is not enough.
+ *
+ * @since 0.1.0
+ */
+export interface RetryOptions {
+  /** The retry policy. Default `RetryPolicy.defaultPolicy` (4 attempts). */
+  readonly policy?: RetryPolicy.RetryPolicy | undefined
+  /**
+   * The most model calls one run may make, every attempt and the repairs of
+   * each included (retries multiply repairs: a `Harness.prompt` with the
+   * default 2 repairs under the default 4 attempts makes up to 3 x 4 = 12
+   * calls for an answer that is never valid). The call that would go over is
+   * not sent: the run fails with the fatal
+   * `BudgetExceeded { limit: "modelCalls", max, used }` (and the type says so).
+   * Default: no cap beyond attempts x (1 + repairs).
+   */
+  readonly maxModelCalls?: number | undefined
+}
+
+/**
  * Retries the recoverable failures of a harness on a `RetryPolicy` (the
  * default one when none is given). Fatal errors are never retried. When the
  * policy gives up, the run fails with `RetriesExhausted { attempts, last }`.
@@ -343,6 +364,11 @@ export type RetriedError<E> = Exclude<E, HarnessError.Recoverable> | HarnessErro
  * once, as `RetriesExhausted { attempts, last: OutputTruncated }` (raise the
  * prompt's `repairs`, which ask for a shorter answer, or the model's output
  * limit instead).
+ *
+ * Each attempt runs the harness again, repairs included: the worst case is
+ * `maxAttempts x (1 + repairs)` model calls per run (12 with the defaults).
+ * `{ policy, maxModelCalls }` caps the calls of a run across attempts and
+ * repairs with one number (see {@link RetryOptions}).
  *
  * The compiler keeps track: after `retry`, handling `RateLimited` is a type
  * error, since it can no longer happen.
@@ -358,31 +384,57 @@ export type RetriedError<E> = Exclude<E, HarnessError.Recoverable> | HarnessErro
  * const answer = Harness.run(robust, "hello").pipe(
  *   Effect.catchTag("RetriesExhausted", (e) => Effect.succeed(`gave up after ${e.attempts}`))
  * )
+ *
+ * // at most 6 billed calls per run, whatever the attempts and repairs
+ * const bounded = ask.pipe(Harness.retry({ maxModelCalls: 6 }))
  * ```
  *
  * @since 0.1.0
  */
 export const retry: {
-  (policy?: RetryPolicy.RetryPolicy): <In, Out, E, R>(
+  (options: RetryOptions & { readonly maxModelCalls: number }): <In, Out, E, R>(
+    self: Harness<In, Out, E, R>
+  ) => Harness<In, Out, RetriedError<E> | HarnessError.BudgetExceeded, R>
+  (policy?: RetryPolicy.RetryPolicy | (RetryOptions & { readonly maxModelCalls?: undefined })): <In, Out, E, R>(
     self: Harness<In, Out, E, R>
   ) => Harness<In, Out, RetriedError<E>, R>
-  <In, Out, E, R>(self: Harness<In, Out, E, R>, policy?: RetryPolicy.RetryPolicy): Harness<In, Out, RetriedError<E>, R>
+  <In, Out, E, R>(
+    self: Harness<In, Out, E, R>,
+    options: RetryOptions & { readonly maxModelCalls: number }
+  ): Harness<In, Out, RetriedError<E> | HarnessError.BudgetExceeded, R>
+  <In, Out, E, R>(
+    self: Harness<In, Out, E, R>,
+    policy?: RetryPolicy.RetryPolicy | (RetryOptions & { readonly maxModelCalls?: undefined })
+  ): Harness<In, Out, RetriedError<E>, R>
 } = dual(
   (args) => isHarness(args[0]),
-  <In, Out, E, R>(self: Harness<In, Out, E, R>, policy: RetryPolicy.RetryPolicy = RetryPolicy.defaultPolicy) => {
+  <In, Out, E, R>(self: Harness<In, Out, E, R>, policyOrOptions?: RetryPolicy.RetryPolicy | RetryOptions) => {
+    const options: RetryOptions = policyOrOptions === undefined
+      ? {}
+      : Schedule.isSchedule(policyOrOptions)
+      ? { policy: policyOrOptions }
+      : policyOrOptions
+    const policy = options.policy ?? RetryPolicy.defaultPolicy
+    const maxModelCalls = options.maxModelCalls === undefined
+      ? undefined
+      : ModelCalls.validMax(`Harness.retry of ${self.name}`, options.maxModelCalls)
     // Most runs succeed at once: the schedule is only set up after a
     // recoverable failure (see internal/retry.ts).
     const retryAfter = (input: In, first: E) => retryFrom(self.name, policy, first, self.run(input))
     // a fatal error of the first attempt says so (later ones are named in retryFrom)
     const firstAttempt: HarnessError.Origin = { harness: self.name, attempt: 1 }
-    return make(self.name, (input: In) =>
+    const retried = (input: In) =>
       Effect.catch(
         self.run(input),
         (error: E) =>
           HarnessError.isRecoverable(error)
             ? retryAfter(input, error)
             : Effect.fail(HarnessError.withOrigin(error, firstAttempt) as Exclude<E, HarnessError.Recoverable>)
-      ) as Effect.Effect<Out, RetriedError<E>, R>)
+      ) as Effect.Effect<Out, RetriedError<E>, R>
+    return make(
+      self.name,
+      maxModelCalls === undefined ? retried : (input: In) => ModelCalls.capped(self.name, maxModelCalls, retried(input))
+    )
   }
 )
 
@@ -427,7 +479,9 @@ export interface PromptOptions<I, O, IE, RI, RO> {
   readonly instructions?: string | undefined
   /**
    * How many times an invalid answer, or one cut at the output token limit,
-   * is sent back for repair. Default 2.
+   * is sent back for repair. Default 2: a run makes up to 1 + repairs model
+   * calls, and `Harness.retry` runs it again on each attempt (4 x 3 = 12
+   * calls with the defaults; its `maxModelCalls` caps the product).
    */
   readonly repairs?: number | undefined
   /**
@@ -457,6 +511,16 @@ interface SpanTotals {
   outputTokens: number
   readonly finishReasons: Array<string>
   cost: number | undefined
+}
+
+// What a `Harness.prompt` call reads from its context.
+interface Services {
+  readonly context: Context.Context<never>
+  readonly model: DirectModel.Resolved
+  readonly budget: Budget.Service
+  /** The cap on the model calls of the run around the call, if any. */
+  readonly cap: ModelCalls.Cap | undefined
+  readonly traced: boolean
 }
 
 const refused = (text: string, origin: HarnessError.Origin): HarnessError.ContentRefused =>
@@ -512,11 +576,14 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   // The prompt does not enforce the limits itself (its error type stays
   // PromptError): the agent steps around it, or `Budget.guard`, do.
   // With a span, the calls' usage (repairs included) and cost are added up on it.
-  const call = (model: DirectModel.Resolved, budget: Budget.Service, prompt: Prompt.Prompt, span: SpanTotals | undefined) => {
-    const reply = Effect.mapError(
+  // Under a run's cap on model calls (`maxModelCalls`), each call takes one first.
+  const call = (services: Services, prompt: Prompt.Prompt, span: SpanTotals | undefined) => {
+    const { budget, cap, model } = services
+    const generate = Effect.mapError(
       model.generate({ prompt, tools: [], toolChoice: "none", responseFormat }),
       (error) => HarnessError.fromAiError(error, origin) as PromptError
     )
+    const reply = cap === undefined ? generate : ModelCalls.counted(cap, generate) as Effect.Effect<DirectModel.Reply, PromptError>
     const recorded = budget.active
       ? Effect.tap(reply, (reply) => budget.record(reply.usage, reply.model, { step: true }))
       : reply
@@ -534,17 +601,16 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   // then decoded with the output Schema); an answer that does not decode is
   // sent back with its issues, up to `repairs` times.
   const loop = (
-    model: DirectModel.Resolved,
-    budget: Budget.Service,
+    services: Services,
     prompt: Prompt.Prompt,
     repaired: number,
     span: SpanTotals | undefined
   ): Effect.Effect<O, PromptError, any> =>
-    Effect.flatMap(call(model, budget, prompt, span), (reply): Effect.Effect<O, PromptError, any> => {
+    Effect.flatMap(call(services, prompt, span), (reply): Effect.Effect<O, PromptError, any> => {
       const raw = reply.text
       if (reply.finishReason === "content-filter") return Effect.fail(refused(raw, origin))
       const again = (request: string) =>
-        loop(model, budget, Prompt.concat(prompt, Prompt.fromMessages([Messages.assistant(raw), Messages.user(request)])), repaired + 1, span)
+        loop(services, Prompt.concat(prompt, Prompt.fromMessages([Messages.assistant(raw), Messages.user(request)])), repaired + 1, span)
       // a cut answer, even one that decodes, is not the answer the model meant
       if (reply.finishReason === "length" && !allowTruncated) {
         return repaired >= repairs
@@ -580,28 +646,30 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
 
   // What a call reads from its context, kept for the last context seen:
   // contexts are immutable, and callers usually run every call in the same one.
-  let seen: { readonly context: Context.Context<never>; readonly model: DirectModel.Resolved; readonly budget: Budget.Service; readonly traced: boolean } | undefined
-  const servicesOf = (context: Context.Context<never>) =>
+  let seen: Services | undefined
+  const servicesOf = (context: Context.Context<never>): Services =>
     seen !== undefined && seen.context === context ? seen : (seen = {
       context,
       model: DirectModel.fromContext(context, options.name),
       budget: Context.get(context, Budget.Budget),
+      cap: Context.get(context, ModelCalls.CurrentCap),
       traced: Tracing.isTraced(context)
     })
 
   const run = (input: IE) =>
     Effect.withFiber((fiber) => {
-      const { budget, model, traced } = servicesOf(fiber.context)
+      const services = servicesOf(fiber.context)
+      const { model, traced } = services
       const span: SpanTotals | undefined = traced
         ? { inputTokens: 0, outputTokens: 0, finishReasons: [], cost: 0 }
         : undefined
       const answer = decodeInput === undefined
-        ? loop(model, budget, render(input as unknown as I), 0, span)
+        ? loop(services, render(input as unknown as I), 0, span)
         : decodeInput(input).pipe(
           Effect.mapError((error) =>
             HarnessError.withOrigin(new HarnessError.InvalidRequest({ message: `Invalid input: ${error.message}` }), origin)
           ),
-          Effect.flatMap((input) => loop(model, budget, render(input), 0, span))
+          Effect.flatMap((input) => loop(services, render(input), 0, span))
         )
       if (!traced) return answer
       const attributes = { ...spanOptions.attributes, ...Tracing.requestAttributes(model.providerName, model.modelId) }
@@ -677,6 +745,10 @@ export const streamText = (
     responseFormat: textFormat
   }
   return Stream.unwrap(Effect.withFiber((fiber) => {
+    // under a run's cap on model calls, the stream is one call
+    const cap = Context.get(fiber.context, ModelCalls.CurrentCap)
+    const spent = cap === undefined ? undefined : ModelCalls.take(cap)
+    if (spent !== undefined) return Effect.fail(spent as unknown as PromptError)
     const parts = DirectModel.fromContext(fiber.context).stream(request)
     const budget = fiber.getRef(Budget.Budget)
     // One step over each pull (never each part): errors mapped, and the

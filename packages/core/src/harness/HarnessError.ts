@@ -252,11 +252,13 @@ export class ContentRefused extends Schema.TaggedError<ContentRefused>()("Conten
 }) {}
 
 /**
- * The kinds of limit a `Budget` enforces.
+ * The kinds of limit a run can reach: those a `Budget` enforces, and
+ * `modelCalls`, the cap on the model calls of one harness run that
+ * `maxModelCalls` sets (`Harness.retry`, `Agent.make`).
  *
  * @since 0.1.0
  */
-export const BudgetLimit = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "steps", "toolCalls", "cost"])
+export const BudgetLimit = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "steps", "toolCalls", "cost", "modelCalls"])
 
 /**
  * @since 0.1.0
@@ -265,7 +267,9 @@ export type BudgetLimit = typeof BudgetLimit.Type
 
 /**
  * A run reached one of its limits: `limit` names it, `max` is the allowance
- * and `used` what would have been spent.
+ * and `used` what would have been spent. With `limit: "modelCalls"`, the run
+ * made its `maxModelCalls` model calls (retries and repairs included) and the
+ * next one was not sent.
  *
  * @since 0.1.0
  */
@@ -276,7 +280,9 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
   ...originFields
 }) {
   override get message(): string {
-    return `Budget exceeded: ${this.limit} would reach ${this.used}, the limit is ${this.max}${originSuffix(this)}`
+    return this.limit === "modelCalls"
+      ? `Budget exceeded: model call ${this.used} not made, the run's maxModelCalls is ${this.max}${originSuffix(this)}`
+      : `Budget exceeded: ${this.limit} would reach ${this.used}, the limit is ${this.max}${originSuffix(this)}`
   }
 }
 

@@ -26,7 +26,11 @@ export type RetryPolicy = Schedule.Schedule<unknown, HarnessError.Recoverable>
  * @since 0.1.0
  */
 export interface Options {
-  /** Calls in all, the first one included. Default 4. */
+  /**
+   * Attempts in all, the first one included. Default 4. An attempt of a
+   * `Harness.prompt` makes up to 1 + repairs model calls (`Harness.retry`'s
+   * `maxModelCalls` caps the total).
+   */
   readonly maxAttempts?: number | undefined
   /** Delay before the first retry. Default 500 millis. */
   readonly base?: Duration.Input | undefined

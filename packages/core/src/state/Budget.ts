@@ -60,11 +60,13 @@ export interface Usage {
 export const emptyUsage: Usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0, steps: 0, toolCalls: 0, cost: 0 }
 
 /**
- * Limits on what a run may spend; leave one out for no limit.
+ * Limits on what a run may spend; leave one out for no limit. (The cap on a
+ * run's model calls, retries included, is `maxModelCalls` of `Harness.retry`
+ * and `Agent.make`.)
  *
  * @since 0.1.0
  */
-export type Limits = { readonly [K in HarnessError.BudgetLimit]?: number | undefined }
+export type Limits = { readonly [K in Exclude<HarnessError.BudgetLimit, "modelCalls">]?: number | undefined }
 
 /**
  * The price of a model in US dollars per million tokens.

@@ -21,6 +21,7 @@ import { AiError, McpClientError, Prompt, Tool, type Toolkit } from "effect/ai"
 import * as Journal from "../../durable/Journal.ts"
 import * as HarnessError from "../../harness/HarnessError.ts"
 import * as Answer from "../../harness/internal/answer.ts"
+import * as ModelCalls from "../../harness/internal/modelCalls.ts"
 import { retryFrom } from "../../harness/internal/retry.ts"
 import * as Tracing from "../../harness/internal/tracing.ts"
 import type * as RetryPolicy from "../../harness/RetryPolicy.ts"
@@ -123,6 +124,8 @@ interface Run<O> {
   readonly shown: Shown | undefined
   readonly budget: Budget.Service
   readonly window: ContextWindow.Service | undefined
+  /** The cap on the model calls of the run (the agent's `maxModelCalls`, or a run around it). */
+  readonly cap: ModelCalls.Cap | undefined
   readonly traced: boolean
   readonly services: Context.Context<never>
   readonly responseFormat: DirectModel.ResponseFormat
@@ -187,6 +190,7 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
       shown: sink === undefined ? undefined : makeShown(),
       budget: Context.get(services, Budget.Budget),
       window: Context.getOrUndefined(services, ContextWindow.ContextWindow),
+      cap: Context.get(services, ModelCalls.CurrentCap),
       traced: Tracing.isTraced(services),
       services,
       // (a model without a fast path sends a JSON request with tools as text:
@@ -429,20 +433,24 @@ function* journaledCall<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>,
 // The model call with the agent's retry policy, set up only after a
 // recoverable failure (see harness/internal/retry.ts). When somebody listens
 // to the run's events, the call streams (see ./streamedCall.ts).
-const callModel = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<DirectModel.Reply | Overflow, AgentError> =>
-  Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
+// Under a cap on the run's model calls, every attempt takes one first.
+const callModel = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<DirectModel.Reply | Overflow, AgentError> => {
+  const call = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
     // (the retries name the later attempts: see retryFrom)
     const first = HarnessError.fromAiError(error, { harness: run.config.name, attempt: 1 })
     if (first._tag === "ContextOverflow") return Effect.succeed(new Overflow({ error: first }))
     if (!HarnessError.isRecoverable(first)) return Effect.fail(first)
-    const again = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
+    const attempt = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
       const mapped = HarnessError.fromAiError(error, { harness: run.config.name })
       return Effect.fail(mapped._tag === "ContextOverflow" ? new Overflow({ error: mapped }) : mapped)
     })
+    const again = run.cap === undefined ? attempt : ModelCalls.counted(run.cap, attempt)
     return retryFrom(run.config.name, run.config.retry, first, again).pipe(
       Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow))
     )
   })
+  return run.cap === undefined ? call : ModelCalls.counted(run.cap, call)
+}
 
 const streamed = <O>(run: Run<O>, request: DirectModel.Request) =>
   streamedCall(run.model, request, run.sink!, run.config.name, run.step, run.shown!, (chars) => brokenStream(run, chars))
