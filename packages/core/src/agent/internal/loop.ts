@@ -409,8 +409,13 @@ function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: Rea
 // One model call, journaled when the run has a journal: the journal's request
 // is the messages the run appended since its previous model call (see the
 // Agent module docs). An overflow is not recorded: the call runs again after
-// compaction.
-function* journaledCall<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, final: boolean): Step<Data_.ModelStep | Overflow> {
+// compaction. An effect, not a step: a run waiting on its model call holds
+// no generator frame for it.
+const journaledCall = <O>(
+  run: Run<O>,
+  messages: ReadonlyArray<Prompt.Message>,
+  final: boolean
+): Effect.Effect<Data_.ModelStep | Overflow, AgentError> => {
   const { config } = run
   const reply = callModel(run, {
     prompt: Prompt.fromMessages(messages),
@@ -418,15 +423,15 @@ function* journaledCall<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>,
     toolChoice: final ? "none" : "auto",
     responseFormat: run.responseFormat
   })
+  const encode = config.output?.encode
   if (run.journal === undefined) {
-    const answer = yield* reply
-    return answer instanceof Overflow ? answer : toStep(answer, final, config.output?.encode)
+    return Effect.map(reply, (answer) => answer instanceof Overflow ? answer : toStep(answer, final, encode))
   }
-  return yield* run.journal.step(
+  return run.journal.step(
     { kind: "model", name: config.name, request: { step: run.step, messages: run.sinceModel.map(messageJson) } },
     Data_.ModelStep,
-    Effect.flatMap(reply, (reply) =>
-      reply instanceof Overflow ? Effect.fail(reply) : Effect.succeed(toStep(reply, final, config.output?.encode)))
+    Effect.flatMap(reply, (answer) =>
+      answer instanceof Overflow ? Effect.fail(answer) : Effect.succeed(toStep(answer, final, encode)))
   ).pipe(Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow)))
 }
 
