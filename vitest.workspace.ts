@@ -14,10 +14,15 @@ const root = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 // Tests run against the sources of sibling packages, not their build output:
 // a package's main entry is its src/index.ts, a subpath (such as
 // @effect-harness/testing/RunStoreSuite) the module of that name in its src/.
-const alias = ["core", "testing", "openai", "sql", "workflow"].flatMap((name) => [
-  { find: new RegExp(`^@effect-harness/${name}$`), replacement: root(`./packages/${name}/src/index.ts`) },
-  { find: new RegExp(`^@effect-harness/${name}/(\\w+)$`), replacement: root(`./packages/${name}/src/$1.ts`) }
-])
+const alias = [
+  // core's error classes have a subpath of their own (a portable name for
+  // declarations that mention them): its module is in a domain folder
+  { find: /^@effect-harness\/core\/HarnessError$/, replacement: root("./packages/core/src/harness/HarnessError.ts") },
+  ...["core", "testing", "openai", "sql", "workflow"].flatMap((name) => [
+    { find: new RegExp(`^@effect-harness/${name}$`), replacement: root(`./packages/${name}/src/index.ts`) },
+    { find: new RegExp(`^@effect-harness/${name}/(\\w+)$`), replacement: root(`./packages/${name}/src/$1.ts`) }
+  ])
+]
 
 export const projects: Array<TestProjectInlineConfiguration> = packages.map((name) => ({
   resolve: { alias },

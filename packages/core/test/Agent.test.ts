@@ -221,8 +221,8 @@ describe("Agent", () => {
     }).pipe(Effect.provide(Layer.merge(
       TestModel.layer([
         TestModel.toolCall("lookup", { id: "A1" }, "j1"),
-        TestModel.json({ id: "A1" }),
-        TestModel.json({ id: "A1", shipped: true })
+        TestModel.jsonAnswer({ id: "A1" }),
+        TestModel.jsonAnswer({ id: "A1", shipped: true })
       ]),
       ShopHandlers
     ))))
@@ -235,7 +235,7 @@ describe("Agent", () => {
       // effect's generateObject would drop the tools: ask for text, decode the JSON in it
       assert.deepStrictEqual(requests.map((r) => [r.responseFormat, r.tools.length]), [["text", 3], ["text", 3]])
     }).pipe(Effect.provide(Layer.merge(
-      TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "j1"), TestModel.json({ id: "A1" })], { direct: false }),
+      TestModel.layer([TestModel.toolCall("lookup", { id: "A1" }, "j1"), TestModel.jsonAnswer({ id: "A1" })], { direct: false }),
       ShopHandlers
     ))))
 })
@@ -628,12 +628,12 @@ describe("Agent: tools that go wrong become results the model reads", () => {
 describe("Agent types", () => {
   it("infers the output, the services and the errors a caller must handle", () => {
     const structured = Agent.make({ name: "typed", toolkit: Shop, output: Schema.Struct({ ok: Schema.Boolean }) })
-    expectTypeOf<Harness.Harness.Output<typeof structured>>().toEqualTypeOf<{ readonly ok: boolean }>()
-    expectTypeOf<Harness.Harness.Output<typeof shop>>().toEqualTypeOf<string>()
-    expectTypeOf<LanguageModel.LanguageModel>().toExtend<Harness.Harness.Services<typeof shop>>()
-    expectTypeOf<Harness.Harness.Services<typeof shop>>().not.toEqualTypeOf<LanguageModel.LanguageModel>()
+    expectTypeOf<Harness.Output<typeof structured>>().toEqualTypeOf<{ readonly ok: boolean }>()
+    expectTypeOf<Harness.Output<typeof shop>>().toEqualTypeOf<string>()
+    expectTypeOf<LanguageModel.LanguageModel>().toExtend<Harness.Services<typeof shop>>()
+    expectTypeOf<Harness.Services<typeof shop>>().not.toEqualTypeOf<LanguageModel.LanguageModel>()
     const rendered = Agent.make({ name: "rendered", render: (order: { id: string }) => `Where is ${order.id}?` })
-    expectTypeOf<Harness.Harness.Input<typeof rendered>>().toEqualTypeOf<{ id: string }>()
+    expectTypeOf<Harness.Input<typeof rendered>>().toEqualTypeOf<{ id: string }>()
 
     const program = Agent.run(shop, "hi")
     program.pipe(Effect.catchTag("Paused", (paused) => Effect.succeed(paused.pending.length)))

@@ -23,7 +23,7 @@ for (const direct of [true, false]) describe(`Harness.prompt (${direct ? "Direct
       const [request] = yield* TestModel.requests
       assert.strictEqual(request!.responseFormat, "json")
       assert.include(request!.lastUserText, "the capital of France")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.json({ city: "Paris", population: 2_100_000 })], { direct }))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.jsonAnswer({ city: "Paris", population: 2_100_000 })], { direct }))))
 
   it.effect("repairs invalid output: wrong twice, right the third time, re-prompts carry the issues", () =>
     Effect.gen(function*() {
@@ -41,8 +41,8 @@ for (const direct of [true, false]) describe(`Harness.prompt (${direct ? "Direct
       assert.deepStrictEqual(history.map((m) => m.role), ["user", "assistant", "user", "assistant", "user"])
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.text("Lyon, about half a million"),
-      TestModel.json({ city: "Lyon" }),
-      TestModel.json({ city: "Lyon", population: 520_000 })
+      TestModel.jsonAnswer({ city: "Lyon" }),
+      TestModel.jsonAnswer({ city: "Lyon", population: 520_000 })
     ], { direct }))))
 
   it.effect("fails with InvalidOutput carrying the raw answer once repairs are spent", () =>
@@ -55,9 +55,9 @@ for (const direct of [true, false]) describe(`Harness.prompt (${direct ? "Direct
       assert.strictEqual(error.attempts, 3)
       assert.strictEqual(yield* TestModel.remaining, 0)
     }).pipe(Effect.provide(TestModel.layer([
-      TestModel.json({ city: "Nice" }),
-      TestModel.json({ city: "Nice", population: "many" }),
-      TestModel.json({ city: "Nice", population: "many" })
+      TestModel.jsonAnswer({ city: "Nice" }),
+      TestModel.jsonAnswer({ city: "Nice", population: "many" }),
+      TestModel.jsonAnswer({ city: "Nice", population: "many" })
     ], { direct }))))
 
   it.effect("a non-JSON answer ends in InvalidOutput with what the model said", () =>
@@ -171,8 +171,8 @@ describe("Harness.prompt spans", () => {
       assert.strictEqual(call.name, "Harness.prompt extract-city")
       assert.isTrue(call.parent._tag === "Some" && call.parent.value === request)
     }).pipe(Effect.provide(TestModel.layer([
-      TestModel.json({ city: "Paris", population: 2_100_000 }),
-      TestModel.json({ city: "Paris", population: 2_100_000 })
+      TestModel.jsonAnswer({ city: "Paris", population: 2_100_000 }),
+      TestModel.jsonAnswer({ city: "Paris", population: 2_100_000 })
     ]))))
 })
 
@@ -193,7 +193,7 @@ describe("Harness.retry", () => {
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.fail(rateLimited(10)),
       TestModel.fail(rateLimited(10)),
-      TestModel.json({ city: "Paris", population: 1 })
+      TestModel.jsonAnswer({ city: "Paris", population: 1 })
     ]))))
 
   it.effect("stops at the policy's bound with RetriesExhausted { attempts, last }", () =>
@@ -211,7 +211,7 @@ describe("Harness.retry", () => {
       TestModel.fail(new HarnessError.ProviderUnavailable({ message: "502", status: 502 })),
       TestModel.fail(new HarnessError.ProviderUnavailable({ message: "503", status: 503 })),
       TestModel.fail(new HarnessError.ProviderUnavailable({ message: "500", status: 500 })),
-      TestModel.json({ city: "never reached", population: 0 })
+      TestModel.jsonAnswer({ city: "never reached", population: 0 })
     ]))))
 
   it.effect("an answer cut at the token limit is not sent again: RetriesExhausted { attempts: 1, last: OutputTruncated } at once", () =>
@@ -265,7 +265,7 @@ describe("Harness.retry", () => {
       assert.strictEqual((yield* TestModel.requests).length, 1)
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.fail(rateLimited(86_400)),
-      TestModel.json({ city: "never reached", population: 0 })
+      TestModel.jsonAnswer({ city: "never reached", population: 0 })
     ]))))
 
   it.effect("a retry-after that would start the retry past maxElapsed fails at once; a shorter one is waited for", () =>
@@ -288,7 +288,7 @@ describe("Harness.retry", () => {
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.fail(rateLimited(30)),
       TestModel.fail(rateLimited(30)),
-      TestModel.json({ city: "never reached", population: 0 })
+      TestModel.jsonAnswer({ city: "never reached", population: 0 })
     ]))))
 
   it.effect("never retries a fatal error: the model is called exactly once", () =>
@@ -299,7 +299,7 @@ describe("Harness.retry", () => {
       assert.strictEqual((yield* TestModel.requests).length, 1)
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.fail(new HarnessError.AuthenticationFailed({ message: "Incorrect API key", status: 401 })),
-      TestModel.json({ city: "Paris", population: 1 })
+      TestModel.jsonAnswer({ city: "Paris", population: 1 })
     ]))))
 
   it.effect("reports each scheduled retry with its delay through RetryPolicy.OnRetry", () =>
@@ -320,7 +320,7 @@ describe("Harness.retry", () => {
     }).pipe(Effect.provide(TestModel.layer([
       TestModel.fail(rateLimited(5)),
       TestModel.fail(new HarnessError.Timeout({ message: "slow" })),
-      TestModel.json({ city: "Paris", population: 1 })
+      TestModel.jsonAnswer({ city: "Paris", population: 1 })
     ]))))
 })
 

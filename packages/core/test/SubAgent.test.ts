@@ -203,7 +203,7 @@ describe("Agent.asTool", () => {
     }).pipe(Effect.provide(Layer.merge(
       TestModel.layer([
         TestModel.toolCall("check", { input: "the moon is cheese" }, "e1"),
-        TestModel.json({ verdict: "false" }),
+        TestModel.jsonAnswer({ verdict: "false" }),
         TestModel.text("It is not.")
       ]),
       Check.layer

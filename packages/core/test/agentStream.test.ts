@@ -104,7 +104,7 @@ for (const direct of [true, false]) {
       Effect.gen(function*() {
         const Status = Schema.Struct({ id: Schema.String, status: Schema.String })
         const typed = Agent.make({ name: "typed", toolkit: Shop, output: Status })
-        const replies = () => [TestModel.toolCall("lookup", { id: "A1" }, "c1"), TestModel.json({ id: "A1", status: "shipped" })]
+        const replies = () => [TestModel.toolCall("lookup", { id: "A1" }, "c1"), TestModel.jsonAnswer({ id: "A1", status: "shipped" })]
         const plain = yield* Agent.run(typed, "A1?").pipe(Effect.provide(model(replies())))
         const events = Array.from(yield* Stream.runCollect(Agent.stream(typed, "A1?")).pipe(Effect.provide(model(replies()))))
         const finished = events.at(-1)!

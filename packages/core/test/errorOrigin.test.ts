@@ -16,7 +16,7 @@ const extractCity = Harness.prompt({
   repairs: 1
 })
 
-const wrong = () => TestModel.json({ city: "Nice", population: "many" })
+const wrong = () => TestModel.jsonAnswer({ city: "Nice", population: "many" })
 
 const flip = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(VirtualTime.run(effect))
 
@@ -127,7 +127,7 @@ describe("an agent's errors name the agent", () => {
       const error = yield* Effect.flip(Agent.run(judge, "Is water wet?"))
       assert.deepStrictEqual([error._tag, (error as HarnessError.InvalidOutput).harness], ["InvalidOutput", "judge"])
       assert.match((error as HarnessError.InvalidOutput).message, /^Invalid output from harness "judge": /)
-    }).pipe(Effect.provide(TestModel.layer([TestModel.json({ verdict: "maybe" }), TestModel.json({ verdict: "perhaps" })]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.jsonAnswer({ verdict: "maybe" }), TestModel.jsonAnswer({ verdict: "perhaps" })]))))
 
   it.effect("a model call out of retries: RetriesExhausted of the agent, the last error with its attempt", () =>
     Effect.gen(function*() {

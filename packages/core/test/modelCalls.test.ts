@@ -13,7 +13,7 @@ import { Tool, Toolkit } from "effect/ai"
 const City = Schema.Struct({ city: Schema.String, population: Schema.Int })
 
 // every answer is wrong: the repairs and the retries all run
-const neverValid = (count: number) => Array.from({ length: count }, () => TestModel.json({ city: "Nice", population: "many" }))
+const neverValid = (count: number) => Array.from({ length: count }, () => TestModel.jsonAnswer({ city: "Nice", population: "many" }))
 
 const extractCity = Harness.prompt({ name: "extract-city", output: City, render: (text: string) => text })
 
@@ -50,7 +50,7 @@ describe("Harness.retry: retries x repairs", () => {
       assert.strictEqual(yield* billed, 5)
     }).pipe(Effect.provide(TestModel.layer([
       ...neverValid(4),
-      TestModel.json({ city: "Paris", population: 2_100_000 })
+      TestModel.jsonAnswer({ city: "Paris", population: 2_100_000 })
     ]))))
 
   it.effect("a cap above the worst case changes nothing; the policy still ends the run", () =>
@@ -82,9 +82,9 @@ describe("Harness.retry: retries x repairs", () => {
 
   it("the type says a capped run can end with BudgetExceeded; a cap that is not a whole number >= 1 is refused", () => {
     const bounded = extractCity.pipe(Harness.retry({ maxModelCalls: 6 }))
-    expectTypeOf<HarnessError.BudgetExceeded>().toExtend<Harness.Harness.Error<typeof bounded>>()
+    expectTypeOf<HarnessError.BudgetExceeded>().toExtend<Harness.Error<typeof bounded>>()
     const unbounded = extractCity.pipe(Harness.retry({ policy: RetryPolicy.defaultPolicy }))
-    expectTypeOf<Extract<Harness.Harness.Error<typeof unbounded>, HarnessError.BudgetExceeded>>().toBeNever()
+    expectTypeOf<Extract<Harness.Error<typeof unbounded>, HarnessError.BudgetExceeded>>().toBeNever()
     assert.throws(() => extractCity.pipe(Harness.retry({ maxModelCalls: 0 })), /maxModelCalls must be a whole number/)
     assert.throws(() => Agent.make({ name: "a", maxModelCalls: 2.5 }), /maxModelCalls must be a whole number/)
   })

@@ -130,5 +130,5 @@ describe("DirectModel.stream", () => {
       assert.deepStrictEqual(Array.from(parts).map((part) => part.type), ["text-delta", "finish"])
       assert.strictEqual((Array.from(parts)[0] as DirectModel.TextDeltaPart).delta, "{\"city\":\"Paris\"}")
       assert.strictEqual((yield* TestModel.requests)[0]!.responseFormat, "json")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.json({ city: "Paris" })], { direct: false }))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.jsonAnswer({ city: "Paris" })], { direct: false }))))
 })

@@ -13,12 +13,12 @@ const ask = Harness.prompt({ name: "ask", output: Schema.String, render: (q: str
 describe("types", () => {
   it("a prompt harness fails with recoverable and fatal errors", () => {
     expectTypeOf(ask).toEqualTypeOf<Harness.Harness<string, string, Harness.PromptError, LanguageModel.LanguageModel>>()
-    expectTypeOf<HarnessError.RateLimited>().toExtend<Harness.Harness.Error<typeof ask>>()
+    expectTypeOf<HarnessError.RateLimited>().toExtend<Harness.Error<typeof ask>>()
   })
 
   it("after retry only fatal errors and RetriesExhausted remain", () => {
     const retried = ask.pipe(Harness.retry())
-    type E = Harness.Harness.Error<typeof retried>
+    type E = Harness.Error<typeof retried>
     expectTypeOf<E>().toEqualTypeOf<
       | HarnessError.AuthenticationFailed
       | HarnessError.InvalidRequest
@@ -39,16 +39,26 @@ describe("types", () => {
   it("fallback removes the named errors, timeout adds Timeout", () => {
     const backup = Harness.make("backup", (_: string) => Effect.succeed(0))
     const guarded = ask.pipe(Harness.fallback(backup, { on: ["RateLimited", "Timeout"] }))
-    expectTypeOf<Harness.Harness.Output<typeof guarded>>().toEqualTypeOf<string | number>()
-    expectTypeOf<Extract<Harness.Harness.Error<typeof guarded>, { _tag: "RateLimited" | "Timeout" }>>().toBeNever()
+    expectTypeOf<Harness.Output<typeof guarded>>().toEqualTypeOf<string | number>()
+    expectTypeOf<Extract<Harness.Error<typeof guarded>, { _tag: "RateLimited" | "Timeout" }>>().toBeNever()
     const bounded = Harness.make("pure", (n: number) => Effect.succeed(n)).pipe(Harness.timeout("1 second"))
-    expectTypeOf<Harness.Harness.Error<typeof bounded>>().toEqualTypeOf<HarnessError.Timeout>()
+    expectTypeOf<Harness.Error<typeof bounded>>().toEqualTypeOf<HarnessError.Timeout>()
+  })
+
+  it("the module's type names are the interface's (Harness.Error is Harness.Harness.Error)", () => {
+    const retried = ask.pipe(Harness.retry())
+    expectTypeOf<Harness.Error<typeof retried>>().toEqualTypeOf<Harness.Harness.Error<typeof retried>>()
+    expectTypeOf<Harness.Output<typeof retried>>().toEqualTypeOf<string>()
+    expectTypeOf<Harness.Input<typeof retried>>().toEqualTypeOf<string>()
+    expectTypeOf<Harness.Services<typeof retried>>().toEqualTypeOf<LanguageModel.LanguageModel>()
+    // RetriedError, the documented name, is the union retry spells out
+    expectTypeOf<Harness.Error<typeof retried>>().toEqualTypeOf<Harness.RetriedError<Harness.PromptError>>()
   })
 
   it("forEach and all compute their input and output types", () => {
     const double = Harness.make("double", (n: number) => Effect.succeed(n * 2))
     expectTypeOf(Harness.forEach(double)).toEqualTypeOf<Harness.Harness<ReadonlyArray<number>, Array<number>>>()
     const both = Harness.all({ a: double, b: Harness.make("s", (n: number) => Effect.succeed(String(n))) })
-    expectTypeOf<Harness.Harness.Output<typeof both>>().toEqualTypeOf<{ a: number; b: string }>()
+    expectTypeOf<Harness.Output<typeof both>>().toEqualTypeOf<{ a: number; b: string }>()
   })
 })

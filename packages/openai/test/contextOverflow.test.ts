@@ -279,7 +279,7 @@ const otherBadRequests: ReadonlyArray<Row> = [
   }
 ]
 
-const reply = (row: Row): FakeOpenAiServer.Reply => FakeOpenAiServer.json(row.body, { status: row.status })
+const reply = (row: Row): FakeOpenAiServer.Reply => FakeOpenAiServer.jsonResponse(row.body, { status: row.status })
 
 const toHarness = (error: unknown): HarnessError.HarnessError => {
   if (!AiError.isAiError(error)) throw new Error(`not an AiError: ${String(error)}`)

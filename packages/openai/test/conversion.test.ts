@@ -207,7 +207,7 @@ describe("conversion (responses only)", () => {
         summary: [{ type: "summary_text", text: "Need the weather." }],
         encrypted_content: "gAAAA-opaque"
       })
-      yield* enqueue(FakeOpenAiServer.json(first), FakeOpenAiServer.response({ text: "Cold." }))
+      yield* enqueue(FakeOpenAiServer.jsonResponse(first), FakeOpenAiServer.response({ text: "Cold." }))
       const toolkit = yield* Tools
       const turn1 = yield* LanguageModel.generateText({ prompt: "Weather in Oslo?", toolkit })
       const history = Prompt.concat(Prompt.make("Weather in Oslo?"), Prompt.fromResponseParts(turn1.content))

@@ -40,7 +40,7 @@ for (const direct of [true, false]) {
       Effect.gen(function*() {
         const server = yield* outerAnswers
         const answer = yield* Harness.run(locate, "the Eiffel tower").pipe(
-          Effect.provide(Inner(TestModel.json({ city: "Paris" })))
+          Effect.provide(Inner(TestModel.jsonAnswer({ city: "Paris" })))
         )
         assert.deepStrictEqual(answer, { city: "Paris" })
         assert.strictEqual((yield* server.requests).length, 0)
@@ -73,7 +73,7 @@ for (const direct of [true, false]) {
         yield* server.enqueue(...Array.from({ length: 8 }, () => unavailable))
         const plan = ExecutionPlan.make(
           { provide: OpenAiLanguageModel.layer({ model: "gpt-4o-mini" }), attempts: 1 },
-          { provide: Inner(TestModel.json({ city: "Paris" })) }
+          { provide: Inner(TestModel.jsonAnswer({ city: "Paris" })) }
         )
         const { value } = yield* VirtualTime.runTimed(
           Harness.run(locate.pipe(Harness.retry()), "the Eiffel tower").pipe(Effect.withExecutionPlan(plan)),

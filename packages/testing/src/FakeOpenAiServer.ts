@@ -126,15 +126,32 @@ export interface Options {
 // (plain and streamed), and replies from recorded interactions.
 // -----------------------------------------------------------------------------
 /**
- * A JSON reply.
+ * An HTTP response whose body is `body` as JSON (`content-type:
+ * application/json`), with the status, headers and delay of `options`: for
+ * bodies the other builders do not make (`chatCompletion`, `response` and
+ * `error` build OpenAI's own).
+ *
+ * @example
+ * ```ts
+ * import { FakeOpenAiServer } from "@effect-harness/testing"
+ *
+ * const models = FakeOpenAiServer.jsonResponse({ object: "list", data: [] }, { status: 200 })
+ * ```
  *
  * @since 0.1.0
  */
-export const json = (body: unknown, options?: Omit<Reply, "body" | "contentType">): Reply => ({
+export const jsonResponse = (body: unknown, options?: Omit<Reply, "body" | "contentType">): Reply => ({
   ...options,
   contentType: "application/json",
   body: JSON.stringify(body)
 })
+
+/**
+ * @deprecated Renamed {@link jsonResponse} (an HTTP JSON response, not a model
+ * answer: that is `TestModel.jsonAnswer`). Kept for one release.
+ * @since 0.1.0
+ */
+export const json: (body: unknown, options?: Omit<Reply, "body" | "contentType">) => Reply = jsonResponse
 
 /**
  * A server-sent events reply, one event per chunk. Objects are sent as JSON
@@ -181,7 +198,7 @@ export const error = (
   status: number,
   body: Parameters<typeof Bodies.errorBody>[0],
   headers?: Readonly<Record<string, string>>
-): Reply => json(Bodies.errorBody(body), { status, headers })
+): Reply => jsonResponse(Bodies.errorBody(body), { status, headers })
 
 /**
  * A Chat Completions answer.
@@ -189,7 +206,7 @@ export const error = (
  * @since 0.1.0
  */
 export const chatCompletion = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
-  json(Bodies.chatCompletionBody(input), options)
+  jsonResponse(Bodies.chatCompletionBody(input), options)
 
 /**
  * A streamed Chat Completions answer (chunks, usage chunk, `[DONE]`).
@@ -205,7 +222,7 @@ export const chatCompletionStream = (input: Bodies.ReplyInput, options?: Omit<Re
  * @since 0.1.0
  */
 export const response = (input: Bodies.ReplyInput, options?: Omit<Reply, "body" | "contentType">): Reply =>
-  json(Bodies.responseBody(input), options)
+  jsonResponse(Bodies.responseBody(input), options)
 
 /**
  * A streamed Responses API answer (named events up to `response.completed`).

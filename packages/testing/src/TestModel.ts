@@ -97,12 +97,33 @@ export const text = (
 ): Reply => ({ _tag: "Text", text, finishReason: options?.finishReason, usage: options?.usage })
 
 /**
- * A reply whose text is the JSON encoding of `value`.
+ * A model answer whose text is the JSON encoding of `value`: what a model
+ * asked for structured output says (`Harness.prompt` with a non-text
+ * `output`, an agent's `output`). The harness decodes it with its Schema, so
+ * a `value` that does not match makes an invalid answer to repair.
+ *
+ * @example
+ * ```ts
+ * import { TestModel } from "@effect-harness/testing"
+ *
+ * const model = TestModel.layer([
+ *   TestModel.jsonAnswer({ total: "7.50" }), // invalid: a string, sent back for repair
+ *   TestModel.jsonAnswer({ total: 7.5 })
+ * ])
+ * ```
  *
  * @since 0.1.0
  */
-export const json = (value: unknown, options?: { readonly usage?: Usage | undefined }): Reply =>
+export const jsonAnswer = (value: unknown, options?: { readonly usage?: Usage | undefined }): Reply =>
   text(JSON.stringify(value), options)
+
+/**
+ * @deprecated Renamed {@link jsonAnswer} (a model answer whose text is JSON,
+ * not an HTTP JSON response: that is `FakeOpenAiServer.jsonResponse`). Kept
+ * for one release.
+ * @since 0.1.0
+ */
+export const json: (value: unknown, options?: { readonly usage?: Usage | undefined }) => Reply = jsonAnswer
 
 /**
  * A reply that asks for one or more tool calls.
@@ -336,7 +357,7 @@ const words = (text: string): Array<string> => text.match(/\S+\s*|\s+/g) ?? []
  *
  * const flaky = TestModel.layer([
  *   TestModel.fail(new HarnessError.RateLimited({ message: "slow down" })),
- *   TestModel.json({ city: "Paris" })
+ *   TestModel.jsonAnswer({ city: "Paris" })
  * ], { advanceClock: true }) // under it.effect, the retry's wait passes in virtual time
  * ```
  *

@@ -23,7 +23,7 @@ describe("FakeOpenAiServer", () => {
   it.effect("answers from the script in order and records the requests without credentials", () =>
     Effect.gen(function*() {
       const server = yield* FakeOpenAiServer.FakeOpenAiServer
-      yield* server.enqueue(FakeOpenAiServer.json({ n: 1 }), FakeOpenAiServer.json({ n: 2 }, { status: 201 }))
+      yield* server.enqueue(FakeOpenAiServer.jsonResponse({ n: 1 }), FakeOpenAiServer.jsonResponse({ n: 2 }, { status: 201 }))
       const first = yield* post(server.url, { model: "m", messages: [] }, { "x-trace": "t1" })
       const second = yield* post(server.url, { model: "m2" })
       const third = yield* post(server.url, {})
@@ -126,7 +126,7 @@ describe("FakeOpenAiServer", () => {
   it.effect("a client that gives up is seen: awaitAborted, and the request marked aborted", () =>
     Effect.gen(function*() {
       const server = yield* FakeOpenAiServer.FakeOpenAiServer
-      yield* server.enqueue(FakeOpenAiServer.json({}, { delay: "30 seconds" }), FakeOpenAiServer.json({ ok: true }))
+      yield* server.enqueue(FakeOpenAiServer.jsonResponse({}, { delay: "30 seconds" }), FakeOpenAiServer.jsonResponse({ ok: true }))
       const controller = new AbortController()
       const pending = fetch(`${server.url}/chat/completions`, { method: "POST", body: "{}", signal: controller.signal })
         .catch(() => "aborted")
@@ -142,7 +142,7 @@ describe("FakeOpenAiServer", () => {
   it.effect("with apiKey, requests without the right bearer token get OpenAI's 401", () =>
     Effect.gen(function*() {
       const server = yield* FakeOpenAiServer.FakeOpenAiServer
-      yield* server.enqueue(FakeOpenAiServer.json({ ok: true }))
+      yield* server.enqueue(FakeOpenAiServer.jsonResponse({ ok: true }))
       const wrong = yield* post(server.url, {}, { authorization: "Bearer sk-wrong" })
       assert.strictEqual(wrong.status, 401)
       assert.strictEqual(JSON.parse(wrong.text).error.code, "invalid_api_key")

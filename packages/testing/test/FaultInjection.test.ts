@@ -9,7 +9,7 @@ const say = Harness.prompt({ name: "say", output: Schema.String, render: (q: str
 
 const wrapped = (options: FaultInjection.Options, replies: number) =>
   FaultInjection.layer(options).pipe(
-    Layer.provideMerge(TestModel.layer(Array.from({ length: replies }, (_, i) => TestModel.json({ answer: i }))))
+    Layer.provideMerge(TestModel.layer(Array.from({ length: replies }, (_, i) => TestModel.jsonAnswer({ answer: i }))))
   )
 
 const runMany = (n: number) =>

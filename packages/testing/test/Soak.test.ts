@@ -69,7 +69,7 @@ const scriptedModel = (n: number) =>
     const results = toolResults(request.prompt)
     if (!results.has("add")) return TestModel.toolCall("add", { a: n, b: 1 })
     if (!results.has("multiply")) return TestModel.toolCall("multiply", { a: results.get("add"), b: 2 })
-    return TestModel.json({ result: results.get("multiply") })
+    return TestModel.jsonAnswer({ result: results.get("multiply") })
   })
 
 describe("soak", () => {

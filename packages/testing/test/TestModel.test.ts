@@ -1,5 +1,5 @@
 import { DirectModel, Harness, HarnessError, RetryPolicy } from "@effect-harness/core"
-import { TestModel } from "@effect-harness/testing"
+import { FakeOpenAiServer, TestModel } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Schema, Stream } from "effect"
 import { LanguageModel, Prompt } from "effect/ai"
@@ -8,6 +8,17 @@ import { TestClock } from "effect/testing"
 const say = Harness.prompt({ name: "say", output: Schema.String, render: (s: string) => s })
 
 describe("TestModel", () => {
+  it("jsonAnswer is a model answer whose text is the JSON value; the old names stay as aliases for one release", () => {
+    assert.deepStrictEqual(TestModel.jsonAnswer({ total: 7.5 }), TestModel.text(`{"total":7.5}`))
+    assert.strictEqual(TestModel.json, TestModel.jsonAnswer)
+    assert.strictEqual(FakeOpenAiServer.json, FakeOpenAiServer.jsonResponse)
+    assert.deepStrictEqual(FakeOpenAiServer.jsonResponse({ ok: true }, { status: 201 }), {
+      status: 201,
+      contentType: "application/json",
+      body: `{"ok":true}`
+    })
+  })
+
   it.effect("answers in script order and records each request", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* Harness.run(say, "first"), "one")

@@ -7,7 +7,7 @@ import { triage } from "./triage.ts"
 
 const ticket = await Effect.runPromise(
   Harness.run(triage, "I was charged twice!").pipe(
-    Effect.provide(TestModel.layer([TestModel.json({ category: "billing", urgent: true })]))
+    Effect.provide(TestModel.layer([TestModel.jsonAnswer({ category: "billing", urgent: true })]))
   )
 )
 if (typeof PgRunStore.layer !== "function") throw new Error("@effect-harness/sql did not load")

@@ -11,5 +11,5 @@ describe("triage", () => {
       assert.deepStrictEqual(ticket, { category: "billing", urgent: true })
       const [request] = yield* TestModel.requests
       assert.include(request!.lastUserText, "charged twice")
-    }).pipe(Effect.provide(TestModel.layer([TestModel.json({ category: "billing", urgent: true })]))))
+    }).pipe(Effect.provide(TestModel.layer([TestModel.jsonAnswer({ category: "billing", urgent: true })]))))
 })

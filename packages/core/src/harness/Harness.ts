@@ -45,6 +45,9 @@ import * as RetryPolicy from "./RetryPolicy.ts"
 export type Harness<In, Out, E = never, R = never> = internal.Harness<In, Out, E, R>
 
 /**
+ * The same type names under the `Harness` interface (`Harness.Harness.Error`);
+ * the module's own (`Harness.Error<typeof h>`) are shorter.
+ *
  * @since 0.1.0
  */
 export declare namespace Harness {
@@ -59,6 +62,57 @@ export declare namespace Harness {
   /** The services a harness needs. */
   export type Services<H> = H extends Harness<any, any, any, infer R> ? R : never
 }
+
+/**
+ * Any harness.
+ *
+ * @since 0.1.0
+ */
+export type Any = Harness.Any
+
+/**
+ * The input type of a harness.
+ *
+ * @since 0.1.0
+ */
+export type Input<H> = Harness.Input<H>
+
+/**
+ * The output type of a harness.
+ *
+ * @since 0.1.0
+ */
+export type Output<H> = Harness.Output<H>
+
+/**
+ * The error type of a harness: what a caller of `Harness.run` must handle.
+ *
+ * @example
+ * ```ts
+ * import { Harness } from "@effect-harness/core"
+ * import { Schema } from "effect"
+ *
+ * const classify = Harness.prompt({
+ *   name: "classify",
+ *   output: Schema.Literals(["spam", "ham"]),
+ *   render: (mail: string) => `Spam or ham? ${mail}`
+ * }).pipe(Harness.retry())
+ *
+ * // AuthenticationFailed | InvalidRequest | QuotaExhausted | ContentRefused | RetriesExhausted
+ * type ClassifyError = Harness.Error<typeof classify>
+ * const statusOf = (error: ClassifyError): number => error._tag === "RetriesExhausted" ? 503 : 500
+ * ```
+ *
+ * @since 0.1.0
+ */
+export type Error<H> = Harness.Error<H>
+
+/**
+ * The services a harness needs.
+ *
+ * @since 0.1.0
+ */
+export type Services<H> = Harness.Services<H>
 
 /**
  * Wraps a function as a harness.
@@ -329,7 +383,9 @@ export const timeout: {
 /**
  * The error type of a retried harness: the recoverable errors are gone, the
  * fatal ones stay, and `RetriesExhausted` carries the last recoverable error
- * when the policy gives up.
+ * when the policy gives up. ({@link retry} spells the union out in its
+ * signature, so that hovers and errors show its members rather than this
+ * name.)
  *
  * @since 0.1.0
  */
@@ -394,18 +450,18 @@ export interface RetryOptions {
 export const retry: {
   (options: RetryOptions & { readonly maxModelCalls: number }): <In, Out, E, R>(
     self: Harness<In, Out, E, R>
-  ) => Harness<In, Out, RetriedError<E> | HarnessError.BudgetExceeded, R>
+  ) => Harness<In, Out, Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted | HarnessError.BudgetExceeded, R>
   (policy?: RetryPolicy.RetryPolicy | (RetryOptions & { readonly maxModelCalls?: undefined })): <In, Out, E, R>(
     self: Harness<In, Out, E, R>
-  ) => Harness<In, Out, RetriedError<E>, R>
+  ) => Harness<In, Out, Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted, R>
   <In, Out, E, R>(
     self: Harness<In, Out, E, R>,
     options: RetryOptions & { readonly maxModelCalls: number }
-  ): Harness<In, Out, RetriedError<E> | HarnessError.BudgetExceeded, R>
+  ): Harness<In, Out, Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted | HarnessError.BudgetExceeded, R>
   <In, Out, E, R>(
     self: Harness<In, Out, E, R>,
     policy?: RetryPolicy.RetryPolicy | (RetryOptions & { readonly maxModelCalls?: undefined })
-  ): Harness<In, Out, RetriedError<E>, R>
+  ): Harness<In, Out, Exclude<E, HarnessError.Recoverable> | HarnessError.RetriesExhausted, R>
 } = dual(
   (args) => isHarness(args[0]),
   <In, Out, E, R>(self: Harness<In, Out, E, R>, policyOrOptions?: RetryPolicy.RetryPolicy | RetryOptions) => {
@@ -514,7 +570,7 @@ interface SpanTotals {
 }
 
 // What a `Harness.prompt` call reads from its context.
-interface Services {
+interface PromptServices {
   readonly context: Context.Context<never>
   readonly model: DirectModel.Resolved
   readonly budget: Budget.Service
@@ -577,7 +633,7 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   // PromptError): the agent steps around it, or `Budget.guard`, do.
   // With a span, the calls' usage (repairs included) and cost are added up on it.
   // Under a run's cap on model calls (`maxModelCalls`), each call takes one first.
-  const call = (services: Services, prompt: Prompt.Prompt, span: SpanTotals | undefined) => {
+  const call = (services: PromptServices, prompt: Prompt.Prompt, span: SpanTotals | undefined) => {
     const { budget, cap, model } = services
     const generate = Effect.mapError(
       model.generate({ prompt, tools: [], toolChoice: "none", responseFormat }),
@@ -601,7 +657,7 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
   // then decoded with the output Schema); an answer that does not decode is
   // sent back with its issues, up to `repairs` times.
   const loop = (
-    services: Services,
+    services: PromptServices,
     prompt: Prompt.Prompt,
     repaired: number,
     span: SpanTotals | undefined
@@ -646,8 +702,8 @@ export const prompt = <I, O, IE = I, RI = never, RO = never>(
 
   // What a call reads from its context, kept for the last context seen:
   // contexts are immutable, and callers usually run every call in the same one.
-  let seen: Services | undefined
-  const servicesOf = (context: Context.Context<never>): Services =>
+  let seen: PromptServices | undefined
+  const servicesOf = (context: Context.Context<never>): PromptServices =>
     seen !== undefined && seen.context === context ? seen : (seen = {
       context,
       model: DirectModel.fromContext(context, options.name),
