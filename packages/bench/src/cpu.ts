@@ -15,12 +15,18 @@
  * - `loop`: the 5-step tool loop through `OpenAiLanguageModel` against the fake
  *   server in a child process, 20 runs at a time, beside the hand-written loop
  *   on the raw SDK: CPU per run.
+ * - `bare`: the `scale` runs as the least any agent loop on effect's `Prompt`,
+ *   `Tool` and `Schema` must do (no journal, events, budget or window): build
+ *   the request from the history, call the model's fast path, decode the tool
+ *   call's parameters, run the handler, encode its result, append the two
+ *   messages; minus the double alone. The floor of an effect-based agent.
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
  *   same way, beside the raw SDK and `JSON.parse`: CPU per call.
  */
-import { Agent } from "@effect-harness/core"
-import { Effect, Layer, Schema } from "effect"
-import { Tool, Toolkit } from "effect/ai"
+import { Agent, DirectModel } from "@effect-harness/core"
+import { Effect, Layer } from "effect"
+import { LanguageModel, Toolkit } from "effect/ai"
+import * as BareLoop from "./bareLoop.ts"
 import { collect, percentile } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 import { startServer } from "./server.ts"
@@ -43,16 +49,34 @@ const timed = async (f: () => Promise<unknown>): Promise<number> => {
 const steps = 3
 
 const scaleAgent = (delayMs: number) => {
-  const Lookup = Tool.make("lookup", {
-    parameters: Schema.Struct({ orderId: Schema.String }),
-    success: Schema.Struct({ orderId: Schema.String, status: Schema.String })
-  })
-  const Kit = Toolkit.make(Lookup)
+  const Kit = Toolkit.make(BareLoop.Lookup)
   const layer = Layer.mergeAll(
     MinimalModel.layer({ delayMs, toolSteps: steps - 1 }),
     Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
   )
   return { agent: Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 }), layer }
+}
+
+const bare = async (runs: number, rounds: number) => {
+  const { layer } = scaleAgent(20)
+  const all = (n: number) =>
+    Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
+      const model = DirectModel.of(lm)
+      return Effect.forEach(Array.from({ length: n }), () => BareLoop.run(model, steps + 1), { concurrency: "unbounded", discard: true })
+    }).pipe(Effect.provide(layer))
+  await Effect.runPromise(all(1_000))
+  await Effect.runPromise(MinimalModel.callsAlone(1_000, steps, 20))
+  const bareUs: Array<number> = []
+  const doubleUs: Array<number> = []
+  for (let round = 0; round < rounds; round++) {
+    bareUs.push(await timed(() => Effect.runPromise(all(runs))) / runs)
+    doubleUs.push(await timed(() => Effect.runPromise(MinimalModel.callsAlone(runs, steps, 20))) / runs)
+  }
+  const b = median(bareUs), d = median(doubleUs)
+  console.log(
+    `bare: ${runs} runs x ${steps} steps of the least an effect agent loop does, ${rounds} rounds: CPU per run ` +
+      `${b.toFixed(1)} µs, double alone ${d.toFixed(1)} µs; the loop's share ${(b - d).toFixed(1)} µs per run`
+  )
 }
 
 const seq = async (runs: number, rounds: number) => {
@@ -140,6 +164,7 @@ const arg = (name: string, fallback: number) => {
 }
 if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
+else if (which === "bare") await bare(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50))
 else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20))
 process.exit(0)

@@ -16,11 +16,12 @@
  * - memory per run: the heap of all runs parked at their last model call
  *   (after a full GC), minus the heap before they started, divided by the runs.
  */
-import { Agent } from "@effect-harness/core"
+import { Agent, DirectModel } from "@effect-harness/core"
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { Deferred, Effect, Layer, ManagedRuntime, Schema } from "effect"
-import { type Prompt, Tool, Toolkit } from "effect/ai"
+import { Deferred, Effect, Layer, ManagedRuntime } from "effect"
+import { LanguageModel, type Prompt, Toolkit } from "effect/ai"
+import * as BareLoop from "./bareLoop.ts"
 import { collect, format } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 import { type Report } from "./report.ts"
@@ -37,6 +38,9 @@ interface ScaleResult {
   /** The same runs, each through `ManagedRuntime.runPromise`. */
   readonly runtimeWallMs: number
   readonly runtimeCpuPerRunUs: number
+  /** The least an effect agent loop does (see bareLoop.ts), on the same double. */
+  readonly bareWallMs: number
+  readonly bareCpuPerRunUs: number
   /** The model double alone: its 3 calls per fiber, nothing else. */
   readonly doubleWallMs: number
   readonly doubleCpuPerRunUs: number
@@ -50,11 +54,8 @@ interface ScaleResult {
   readonly fibersWallMs: number
 }
 
-const Lookup = Tool.make("lookup", {
-  parameters: Schema.Struct({ orderId: Schema.String }),
-  success: Schema.Struct({ orderId: Schema.String, status: Schema.String })
-})
-const Kit = Toolkit.make(Lookup)
+// the same tool as the bare loop's
+const Kit = Toolkit.make(BareLoop.Lookup)
 const Handlers = Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
 const agent = Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 })
 
@@ -169,6 +170,16 @@ const measureChild = async (runs: number): Promise<ScaleResult> => {
   )
   await runtime.dispose()
   const double = await timed(runs, () => Effect.runPromise(MinimalModel.callsAlone(runs, steps, stepMs)))
+  const bareAll = (n: number) =>
+    Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
+      const direct = DirectModel.of(lm)
+      return Effect.forEach(Array.from({ length: n }), () => BareLoop.run(direct, steps + 1), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    }).pipe(Effect.provide(model()))
+  await Effect.runPromise(bareAll(1_000))
+  const bare = await timed(runs, () => Effect.runPromise(bareAll(runs)))
 
   // memory: every run parked at its last model call
   const gate = Deferred.makeUnsafe<void>()
@@ -194,6 +205,8 @@ const measureChild = async (runs: number): Promise<ScaleResult> => {
     cpuPerRunUs: agentRuns.cpuPerRunUs,
     runtimeWallMs: runtimeRuns.wallMs,
     runtimeCpuPerRunUs: runtimeRuns.cpuPerRunUs,
+    bareWallMs: bare.wallMs,
+    bareCpuPerRunUs: bare.cpuPerRunUs,
     doubleWallMs: double.wallMs,
     doubleCpuPerRunUs: double.cpuPerRunUs,
     peakRssMb,
@@ -264,6 +277,9 @@ export const runScale = async (report: Report, options: { readonly runs: number 
   side("effect-harness Agent (ManagedRuntime.runPromise per run)", result.runtimeWallMs, result.runtimeCpuPerRunUs, {
     targeted: true,
     agentShareUs: runtimeShare
+  })
+  side("the least an effect agent loop does (bareLoop.ts)", result.bareWallMs, result.bareCpuPerRunUs, {
+    agentShareUs: result.bareCpuPerRunUs - result.doubleCpuPerRunUs
   })
   side("the model double alone (3 calls per fiber)", result.doubleWallMs, result.doubleCpuPerRunUs)
   side("effect fibers that only sleep 3 x 20 ms (floor)", result.fibersWallMs, result.fibersCpuPerRunUs)
