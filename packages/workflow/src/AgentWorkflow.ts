@@ -9,6 +9,9 @@
  *   it with the engine of the context (what a worker provides).
  * - `AgentWorkflow.run(workflow, runId, input)` starts the run, or joins it
  *   when it exists, and waits for its answer; `start` returns at once.
+ * - `around` (an option of `make`) wraps each run in the workflow body: the
+ *   place for what belongs to one run (a `Budget`, an event sink that knows
+ *   the run id, services built from the input).
  * - A tool that needs approval (effect's `needsApproval`) suspends the run on
  *   a durable deferred named `approval/<call id>`. `approve` / `deny` /
  *   `decide` answer it by run id and call id from any process; a decision for
@@ -102,11 +105,12 @@ export type Status<Out> =
 export interface AgentWorkflow<In, Out, R> {
   /** The workflow's name (`Agent/<agent name>` unless given). */
   readonly name: string
-  readonly agent: Agent.Agent<In, Out, R>
+  /** The agent (its services are the layer's `R`, less what `around` provides). */
+  readonly agent: Agent.Agent<In, Out, any>
   /**
    * Registers the workflow with the engine of the context: provide it where
    * runs execute (a worker). It needs the agent's services (model, tool
-   * handlers) and the {@link Approvals} store.
+   * handlers), or what `around` needs instead, and the {@link Approvals} store.
    */
   readonly layer: Layer.Layer<never, never, Engine | Approvals | R>
   /** The engine's execution id of a run. */
@@ -122,11 +126,24 @@ export interface AgentWorkflow<In, Out, R> {
 }
 
 /**
- * Options of {@link make}.
+ * One run of the workflow, as {@link Options.around} sees it.
  *
  * @since 0.1.0
  */
-export interface Options<In, Out> {
+export interface RunInfo<In> {
+  readonly runId: string
+  readonly input: In
+  /** The engine's execution id of the run. */
+  readonly executionId: string
+}
+
+/**
+ * Options of {@link make}. `R` is what the agent needs, `R2` what the
+ * workflow's layer needs (the same, unless `around` changes it).
+ *
+ * @since 0.1.0
+ */
+export interface Options<In, Out, R = never, R2 = R> {
   /** The workflow's name; default `Agent/<agent name>`. Runs are keyed by it and the run id. */
   readonly name?: string | undefined
   /** The Schema of the input (JSON); default `Schema.String`. */
@@ -140,6 +157,19 @@ export interface Options<In, Out> {
    * `WorkflowJournal`.
    */
   readonly maxRateLimitWaits?: number | undefined
+  /**
+   * Wraps each run of the agent in the workflow body, inside the run's
+   * journal: what belongs to one run rather than to the worker, such as a
+   * `Budget` of its own (one in the worker's layer would be shared by every
+   * run), an `AgentEvent.Sink` or `RetryPolicy.OnRetry` that know which run
+   * they report, or a service built from the input. The engine runs the body
+   * again when it replays a run (on another worker after a crash, after a
+   * suspension), so `around` runs again too: only steps of the journal run
+   * once, and what `around` does itself must be safe to repeat.
+   */
+  readonly around?:
+    | ((run: Effect.Effect<Out, Agent.AgentError, R>, info: RunInfo<In>) => Effect.Effect<Out, Agent.AgentError, R2>)
+    | undefined
 }
 
 const approvalDeferred = (callId: string) => DurableDeferred.make(`approval/${callId}`, { success: Agent.Decision })
@@ -148,15 +178,39 @@ const approvalDeferred = (callId: string) => DurableDeferred.make(`approval/${ca
  * Defines the workflow of an agent. An agent with a string input and a text
  * answer needs no options; otherwise give the Schemas of its input and answer.
  *
+ * @example
+ * ```ts
+ * import { Agent, AgentEvent, Budget } from "@effect-harness/core"
+ * import { AgentWorkflow } from "@effect-harness/workflow"
+ * import { Effect } from "effect"
+ *
+ * declare const agent: Agent.Agent<string, string, never>
+ *
+ * // each run gets a budget of its own and reports its events under its run id
+ * const Support = AgentWorkflow.make(agent, {
+ *   around: (run, { runId }) =>
+ *     run.pipe(
+ *       Budget.provide({ limits: { totalTokens: 50_000 } }),
+ *       Effect.provideService(AgentEvent.Sink, (event) => Effect.log(runId, event._tag))
+ *     )
+ * })
+ * ```
+ *
  * @since 0.1.0
  */
 export const make: {
-  <R>(agent: Agent.Agent<string, string, R>, options?: Options<string, string>): AgentWorkflow<string, string, R>
-  <In, Out, R>(
+  <R, R2 = R>(
+    agent: Agent.Agent<string, string, R>,
+    options?: Options<string, string, R, R2>
+  ): AgentWorkflow<string, string, R2>
+  <In, Out, R, R2 = R>(
     agent: Agent.Agent<In, Out, R>,
-    options: Options<In, Out> & { readonly input: Schema.Codec<In, any>; readonly output: Schema.Codec<Out, any> }
-  ): AgentWorkflow<In, Out, R>
-} = <In, Out, R>(agent: Agent.Agent<In, Out, R>, options?: Options<In, Out>): AgentWorkflow<In, Out, R> => {
+    options: Options<In, Out, R, R2> & {
+      readonly input: Schema.Codec<In, any>
+      readonly output: Schema.Codec<Out, any>
+    }
+  ): AgentWorkflow<In, Out, R2>
+} = <In, Out, R, R2>(agent: Agent.Agent<In, Out, R>, options?: Options<In, Out, R, R2>): AgentWorkflow<In, Out, R2> => {
   const name = options?.name ?? `Agent/${agent.name}`
   const workflow = Workflow.make(name, {
     payload: { runId: Schema.String, input: (options?.input ?? Schema.String) as Schema.Codec<In, any> },
@@ -203,7 +257,12 @@ export const make: {
           })
           return decision
         }))
-      return yield* agent.run(payload.input).pipe(
+      const run = agent.run(payload.input)
+      const around = options?.around
+      const wrapped: Effect.Effect<Out, Agent.AgentError, R | R2> = around === undefined
+        ? run
+        : around(run, { runId: payload.runId, input: payload.input, executionId })
+      return yield* wrapped.pipe(
         Effect.provideService(Journal.Journal, journal),
         Effect.provideService(Agent.Approval, approver)
       )
@@ -219,7 +278,7 @@ export const make: {
     name,
     agent,
     workflow: workflow as unknown as Workflow.Any,
-    layer: workflow.toLayer(body as any) as unknown as Layer.Layer<never, never, Engine | Approvals | R>,
+    layer: workflow.toLayer(body as any) as unknown as Layer.Layer<never, never, Engine | Approvals | R2>,
     executionId,
     execute: (runId, input, discard) =>
       workflow.execute({ runId, input } as any, { discard } as any) as Effect.Effect<
