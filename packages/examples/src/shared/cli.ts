@@ -19,6 +19,9 @@ export class ExampleError extends Schema.TaggedError<ExampleError>()("ExampleErr
   message: Schema.String
 }) {}
 
+/** Prints a line on stdout. */
+export const say = (line = ""): Effect.Effect<void> => Effect.sync(() => void process.stdout.write(`${line}\n`))
+
 /** One line, whatever the text: newlines and runs of spaces collapsed, long texts cut. */
 export const oneLine = (text: string, max = 400): string => {
   const line = text.replace(/\s+/g, " ").trim()

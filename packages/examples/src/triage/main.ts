@@ -41,7 +41,7 @@ OpenAI-compatible server), else a scripted model served offline on 127.0.0.1.`
 
 const examplesDir = fileURLToPath(new URL("../..", import.meta.url))
 
-const say = (line = "") => Effect.sync(() => void process.stdout.write(`${line}\n`))
+const { say } = Cli
 
 const program = Effect.gen(function*() {
   const args = yield* Cli.flags({
@@ -77,12 +77,8 @@ const program = Effect.gen(function*() {
     )
     yield* say()
 
-    const tty = process.stdout.isTTY === true
-    const progress = new Progress(tickets.map((ticket) => ticket.id), {
-      tty,
-      write: (text) => void process.stdout.write(text)
-    })
-    const results = yield* Results.make({ outDir, runId: plan.runId, info, tickets, rows: progress.rows })
+    const progress = Progress.stdout(tickets.map((ticket) => ticket.id))
+    const results = yield* Results.make({ outDir, runId: plan.runId, model: () => info, tickets, rows: progress.rows })
     const triageAll = Run.ticketHarness({
       agent: Agent.make(articles, info.model),
       plan,
@@ -100,18 +96,12 @@ const program = Effect.gen(function*() {
         )
       })
     )
-    yield* results.complete
-    yield* say()
-    for (const line of Results.summary(progress.rows, outcomes)) yield* say(line)
-    yield* say()
-    yield* say(`Results: ${results.file} (drafts in ${path.join(outDir, "drafts")})`)
-    const failed = outcomes.filter((outcome) => outcome._tag === "Failed")
-    if (failed.length > 0) {
-      return yield* new Cli.ExampleError({
-        message: `${Format.plural(failed.length, "ticket")} could not be triaged (${failed.map((o) => o.ticket.id).join(", ")}); ` +
-          `run again to retry them, the others are kept in run ${plan.runId}`
-      })
-    }
+    yield* Results.report({
+      results,
+      rows: progress.rows,
+      outcomes,
+      again: `run again to retry them, the others are kept in run ${plan.runId}`
+    })
     yield* Run.finish(plan, dataDir)
     yield* say(`Run ${plan.runId} complete.`)
   })

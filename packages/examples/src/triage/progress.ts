@@ -43,6 +43,9 @@ export interface Row {
   error: string
 }
 
+/** The part of a row another process reports: everything but its private bookkeeping. */
+export type Reported = Omit<Row, "id" | "replaying" | "answered" | "lastAnswer">
+
 const spinner = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
 
 const answerIssue = (text: string) => {
@@ -88,6 +91,11 @@ export class Progress {
     this.#write = options.write
   }
 
+  /** The progress on this process's stdout: the live block on a terminal, plain lines otherwise. */
+  static stdout(ids: ReadonlyArray<string>): Progress {
+    return new Progress(ids, { tty: process.stdout.isTTY === true, write: (text) => void process.stdout.write(text) })
+  }
+
   #row(id: string): Row {
     return this.#byId.get(id)!
   }
@@ -100,6 +108,22 @@ export class Progress {
   get #idWidth() {
     return Math.max(...this.rows.map((row) => row.id.length))
   }
+
+  /** A plain line about a ticket (on a pipe), such as a worker saying it took the ticket. */
+  readonly note = (id: string, text: string) => Effect.sync(() => this.#say(this.#row(id), text))
+
+  /**
+   * What another process (a worker) reported of a ticket: its numbers and
+   * activity. Whether the ticket is done stays this process's to say.
+   */
+  readonly reported = (id: string, report: Reported) =>
+    Effect.sync(() => {
+      const row = this.#row(id)
+      if (row.status === "done" || row.status === "failed") return
+      const { status, ...numbers } = report
+      Object.assign(row, numbers)
+      if (row.status === "waiting" && status !== "waiting") row.status = "running"
+    })
 
   readonly started = (id: string, resumed: boolean) =>
     Effect.sync(() => {

@@ -3,18 +3,24 @@
  * what it cost) and one Markdown draft per ticket in `<out>/drafts`. The file
  * is rewritten, whole, each time a ticket finishes, so that what is done is
  * on disk even if the batch stops half-way (`complete` says whether it did).
+ * A draft is written once: a resumed batch finds it on disk, unchanged, and
+ * leaves it alone.
+ *
+ * `npm start` and `npm run triage:submit` both end with {@link report}: the
+ * same summary table, whoever ran the tickets.
  */
 import { Effect, FileSystem, Path, Semaphore } from "effect"
-import { ExampleError, oneLine } from "../shared/cli.ts"
+import { ExampleError, oneLine, say } from "../shared/cli.ts"
 import type { Ticket } from "../shared/data.ts"
 import * as Format from "../shared/format.ts"
-import type { Info } from "../shared/model.ts"
 import type { Row } from "./progress.ts"
 import type { Outcome } from "./run.ts"
 import { writeAtomic } from "./run.ts"
 
 export interface Results {
   readonly file: string
+  /** The drafts' folder. */
+  readonly drafts: string
   readonly record: (outcome: Outcome) => Effect.Effect<void, ExampleError>
   readonly complete: Effect.Effect<void, ExampleError>
   readonly outcomes: () => ReadonlyArray<Outcome>
@@ -23,7 +29,8 @@ export interface Results {
 export const make = Effect.fn("results.make")(function*(options: {
   readonly outDir: string
   readonly runId: string
-  readonly info: Info
+  /** The model that triaged the tickets (asked each time the file is written: workers report it as they go). */
+  readonly model: () => { readonly provider: string; readonly model: string } | undefined
   readonly tickets: ReadonlyArray<Ticket>
   readonly rows: ReadonlyArray<Row>
 }) {
@@ -60,9 +67,10 @@ export const make = Effect.fn("results.make")(function*(options: {
           ? { id, status: "done", triage: outcome.triage, usage }
           : { id, status: "failed", error: outcome.error, usage }]
       })
+      const model = options.model()
       const document = {
         runId: options.runId,
-        model: { provider: options.info.provider, model: options.info.model },
+        model: model === undefined ? null : { provider: model.provider, model: model.model },
         complete,
         updatedAt: new Date().toISOString(),
         tickets
@@ -74,13 +82,17 @@ export const make = Effect.fn("results.make")(function*(options: {
     Effect.gen(function*() {
       outcomes.set(outcome.ticket.id, outcome)
       if (outcome._tag === "Done") {
-        yield* writeAtomic(fs, path.join(drafts, `${outcome.ticket.id}.md`), draftMarkdown(outcome))
+        const file = path.join(drafts, `${outcome.ticket.id}.md`)
+        const text = draftMarkdown(outcome)
+        const existing = yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => undefined))
+        if (existing !== text) yield* writeAtomic(fs, file, text)
       }
       yield* write(false)
     })
 
   return {
     file,
+    drafts,
     record,
     complete: write(true),
     outcomes: () => order.flatMap((id) => outcomes.get(id) ?? [])
@@ -143,3 +155,29 @@ export const summary = (rows: ReadonlyArray<Row>, outcomes: ReadonlyArray<Outcom
   lines.splice(lines.length - 1, 0, lines[1]!)
   return lines
 }
+
+/**
+ * The end of a batch: the results file marked complete, the summary table,
+ * where the results are; the tickets that could not be triaged fail it with
+ * an `ExampleError` that ends with `again` (what to do about them).
+ */
+export const report = Effect.fn("results.report")(function*(options: {
+  readonly results: Results
+  readonly rows: ReadonlyArray<Row>
+  readonly outcomes: ReadonlyArray<Outcome>
+  readonly again: string
+}) {
+  const { outcomes, results } = options
+  yield* results.complete
+  yield* say()
+  for (const line of summary(options.rows, outcomes)) yield* say(line)
+  yield* say()
+  yield* say(`Results: ${results.file} (drafts in ${results.drafts})`)
+  const failed = outcomes.filter((outcome) => outcome._tag === "Failed")
+  if (failed.length > 0) {
+    return yield* new ExampleError({
+      message: `${Format.plural(failed.length, "ticket")} could not be triaged ` +
+        `(${failed.map((o) => o.ticket.id).join(", ")}); ${options.again}`
+    })
+  }
+})

@@ -156,17 +156,37 @@ const ticketLevel = (error: unknown): string | undefined => {
 /** A batch-level failure, explained in one line that says the finished work is kept. */
 export class BatchError extends Schema.TaggedError<BatchError>()("BatchError", { message: Schema.String }) {}
 
-const explainBatch = (error: unknown, info: Info, runId: string): string => {
-  const resume = `; finished tickets are kept: run again to resume run ${runId}`
-  if (HarnessError.isFatal(error)) return Explain.harnessError(error, info, resume)
+const explainBatch = (error: unknown, info: Info, hints: Hints): string => {
+  if (HarnessError.isFatal(error)) return Explain.harnessError(error, info, hints.resume)
   if (error instanceof Journal.JournalError || error instanceof Journal.JournalMismatch) {
-    return Explain.journalError(error, "start a new run with --fresh")
+    return Explain.journalError(error, hints.fresh)
   }
-  return `${oneLine(String((error as { message?: unknown })?.message ?? error), 200)}${resume}`
+  return `${oneLine(String((error as { message?: unknown })?.message ?? error), 200)}${hints.resume}`
 }
 
-/** Counts the journal steps that run now, telling them from replayed ones. */
-const observeJournal = <A, E, R>(self: Effect.Effect<A, E, R>, id: string, progress: Progress) =>
+/**
+ * What to tell the user when a failure stops the batch: `resume` ends the
+ * explanation where running again helps, `fresh` says how to start over.
+ */
+export interface Hints {
+  readonly resume: string
+  readonly fresh: string
+}
+
+/**
+ * The outcome of a ticket whose run failed: the ticket's own failure (the
+ * model could not produce a valid triage for it), or a `BatchError` when the
+ * failure would stop every ticket alike.
+ */
+export const failed = (ticket: Ticket, error: unknown, info: Info, hints: Hints): Effect.Effect<Outcome, BatchError> => {
+  const reason = ticketLevel(error)
+  return reason === undefined
+    ? Effect.fail(new BatchError({ message: explainBatch(error, info, hints) }))
+    : Effect.succeed({ _tag: "Failed", ticket, error: reason })
+}
+
+/** Counts the journal steps that run now, telling them from replayed ones (inside the run's journal). */
+export const observeJournal = (id: string, progress: Progress) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Effect.service(Journal.Journal), (journal) =>
     Effect.provideService(self, Journal.Journal, {
       durable: journal.durable,
@@ -179,6 +199,18 @@ const observeJournal = <A, E, R>(self: Effect.Effect<A, E, R>, id: string, progr
         )
       }
     }))
+
+/**
+ * What the run of one ticket spends from and reports to: a budget of its own
+ * (for cost, and a ceiling against runaway loops), its events and retries to
+ * the progress.
+ */
+export const reporting = (id: string, progress: Progress, info: Info) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(
+    Budget.provide({ pricing: OpenAiModels.pricing, model: info.model, limits: { totalTokens: 100_000 } }),
+    Effect.provideService(AgentEvent.Sink, (event) => progress.event(id, event)),
+    Effect.provideService(RetryPolicy.OnRetry, (retry) => progress.retry(id, retry))
+  )
 
 /**
  * The harness of one ticket: the agent, inside a budget (for cost, and a
@@ -198,26 +230,26 @@ export const ticketHarness = <R>(options: {
     return Effect.gen(function*() {
       yield* progress.started(id, plan.started.has(id))
       const triage = yield* agent.run(ticket).pipe(
-        (self) => observeJournal(self, id, progress),
+        observeJournal(id, progress),
         Durable.run(`${plan.runId}/${id}`),
-        Budget.provide({ pricing: OpenAiModels.pricing, model: info.model, limits: { totalTokens: 100_000 } }),
-        Effect.provideService(AgentEvent.Sink, (event) => progress.event(id, event)),
-        Effect.provideService(RetryPolicy.OnRetry, (retry) => progress.retry(id, retry))
+        reporting(id, progress, info)
       )
       return { _tag: "Done", ticket, triage } as Outcome
     }).pipe(
-      Effect.catch((error) => {
-        const reason = ticketLevel(error)
-        return reason === undefined
-          ? Effect.fail(new BatchError({ message: explainBatch(error, info, plan.runId) }))
-          : Effect.succeed<Outcome>({ _tag: "Failed", ticket, error: reason })
-      }),
+      Effect.catch((error) =>
+        failed(ticket, error, info, {
+          resume: `; finished tickets are kept: run again to resume run ${plan.runId}`,
+          fresh: "start a new run with --fresh"
+        })
+      ),
       // on disk first, then on screen: a ticket shown done is a ticket saved
       Effect.tap(options.onOutcome),
-      Effect.tap((outcome) =>
-        outcome._tag === "Done"
-          ? progress.done(id, `${outcome.triage.category}/${outcome.triage.priority}`)
-          : progress.failed(id, outcome.error)
-      )
+      Effect.tap((outcome) => shown(progress, outcome))
     )
   })
+
+/** Shows a ticket's outcome in the progress. */
+export const shown = (progress: Progress, outcome: Outcome) =>
+  outcome._tag === "Done"
+    ? progress.done(outcome.ticket.id, `${outcome.triage.category}/${outcome.triage.priority}`)
+    : progress.failed(outcome.ticket.id, outcome.error)

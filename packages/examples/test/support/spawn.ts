@@ -27,7 +27,10 @@ afterAll(() => {
   for (const dir of created) rmSync(dir, { recursive: true, force: true })
 })
 
-export type Example = "triage" | "chat" | "server"
+/** An example's entry point: `<name>/main.ts`, or `<folder>/<file>.ts` for the other commands of an example. */
+export type Example = "triage" | "chat" | "server" | "triage/worker" | "triage/submit"
+
+const entry = (example: Example) => example.includes("/") ? `${example}.ts` : `${example}/main.ts`
 
 export interface Run {
   readonly child: ChildProcess
@@ -52,7 +55,7 @@ export const start = (example: Example, args: ReadonlyArray<string>, options: {
   delete env.SCRIPTED_LATENCY_MS
   const child = spawn(
     node,
-    ["--conditions=@effect-harness/source", join(root, "packages/examples/src", example, "main.ts"), ...args],
+    ["--conditions=@effect-harness/source", join(root, "packages/examples/src", entry(example)), ...args],
     { env: { ...env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] }
   )
   let stdout = ""
