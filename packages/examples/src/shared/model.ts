@@ -21,6 +21,10 @@ import { ExampleError, oneLine } from "./cli.ts"
 
 export const defaultModel = "gpt-4o-mini"
 
+/** How the model is chosen, for an example's `--help`. */
+export const help = `Model: OPENAI_API_KEY (OpenAI; OPENAI_MODEL, default ${defaultModel}), else OPENAI_BASE_URL (any
+OpenAI-compatible server), else a scripted model served offline on 127.0.0.1.`
+
 /** The model in use, for the banner and for error messages. */
 export interface Info {
   readonly provider: "openai" | "compatible" | "scripted"

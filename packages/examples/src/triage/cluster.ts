@@ -100,15 +100,21 @@ export const prefix = (value: string | undefined): Effect.Effect<string, Example
 /**
  * The engine's settings, the same in every process (a submitter computes a
  * run's shard as the workers do): few shards, since a deployment of this
- * example has a few workers, and short polls, so that a run moves to another
- * worker within seconds of its worker dying and a submitted ticket starts at
- * once.
+ * example has a few workers, and short polls, so that a submitted ticket
+ * starts at once. A worker that dies is found out by the others' health
+ * checks within seconds, except when it ran the health checks itself (a
+ * cluster singleton): then its shards move once its heartbeat and locks
+ * expire, after `shardLockExpiration` (effect's default, 35 s, is shortened
+ * to 10 s; a worker that cannot refresh its locks for that long, a stalled
+ * process, loses its shards to the others).
  */
 export const sharding = {
   shardsPerGroup: 30,
   entityMessagePollInterval: "300 millis",
   refreshAssignmentsInterval: "1 second",
-  runnerHealthCheckInterval: "1 second"
+  runnerHealthCheckInterval: "1 second",
+  shardLockRefreshInterval: "3 seconds",
+  shardLockExpiration: "10 seconds"
 } as const
 
 /** A worker's engine: a runner on `host:port` that takes its share of the runs. */

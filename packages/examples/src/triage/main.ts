@@ -17,14 +17,13 @@ import * as Cli from "../shared/cli.ts"
 import { defaultDataDir, loadArticles, loadTickets } from "../shared/data.ts"
 import * as Explain from "../shared/explain.ts"
 import * as Format from "../shared/format.ts"
-import { KnowledgeBase } from "../shared/kbTools.ts"
 import * as Model from "../shared/model.ts"
 import * as Agent from "./agent.ts"
 import { Progress } from "./progress.ts"
 import * as Results from "./results.ts"
 import * as Run from "./run.ts"
 import * as Script from "./script.ts"
-import { TicketBook, TriageToolsLive } from "./tools.ts"
+import * as Tools from "./tools.ts"
 
 const usage = "npm start -- [--data DIR] [--state DIR] [--out DIR] [--concurrency N] [--fresh]"
 
@@ -36,8 +35,7 @@ const help = `Triages the support tickets of a data folder against its knowledge
   --concurrency N    tickets triaged at once (default 3)
   --fresh            start a new run even if an unfinished one could be resumed
 
-Model: OPENAI_API_KEY (OpenAI; OPENAI_MODEL, default ${Model.defaultModel}), else OPENAI_BASE_URL (any
-OpenAI-compatible server), else a scripted model served offline on 127.0.0.1.`
+${Model.help}`
 
 const examplesDir = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -56,7 +54,7 @@ const program = Effect.gen(function*() {
   const path = yield* Path.Path
   const dataDir = path.resolve(args.data ?? defaultDataDir)
   const stateDir = path.resolve(args.state ?? path.join(examplesDir, ".state"))
-  const outDir = path.resolve(args.out ?? path.join(examplesDir, "out", "triage"))
+  const outDir = path.resolve(args.out ?? Results.defaultOutDir)
   const concurrency = yield* Cli.positiveInt("concurrency", args.concurrency, 3)
 
   // everything the user can get wrong in the data is found before any model call
@@ -106,7 +104,7 @@ const program = Effect.gen(function*() {
     yield* say(`Run ${plan.runId} complete.`)
   })
 
-  const tools = Layer.merge(TriageToolsLive.pipe(Layer.provide(KnowledgeBase.layer(articles))), TicketBook.layer(tickets))
+  const tools = Layer.merge(Tools.layer(articles), Tools.TicketBook.layer(tickets))
   yield* main.pipe(
     Effect.provide(Layer.mergeAll(
       Model.layer({ script: Script.make(), command: "npm start" }),

@@ -10,12 +10,16 @@
  * same summary table, whoever ran the tickets.
  */
 import { Effect, FileSystem, Path, Semaphore } from "effect"
+import { fileURLToPath } from "node:url"
 import { ExampleError, oneLine, say } from "../shared/cli.ts"
 import type { Ticket } from "../shared/data.ts"
 import * as Format from "../shared/format.ts"
 import type { Row } from "./progress.ts"
 import type { Outcome } from "./run.ts"
 import { writeAtomic } from "./run.ts"
+
+/** Where the results go without `--out`: `packages/examples/out/triage`. */
+export const defaultOutDir = fileURLToPath(new URL("../../out/triage", import.meta.url))
 
 export interface Results {
   readonly file: string

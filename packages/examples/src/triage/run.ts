@@ -8,6 +8,10 @@
  * again: the batch in `current-run.json` is resumed. Finished tickets replay
  * their recorded model and tool results (no call is made again) and a ticket
  * that was half-way continues live from its first unrecorded step.
+ *
+ * What one ticket's run reports through and ends with (`reporting`,
+ * `observeJournal`, `failed`, `shown`) is the same for the scaled-out
+ * triage's workers (`workflow.ts`) and its submitter.
  */
 import { Agent, AgentEvent, Budget, Durable, Harness, HarnessError, Journal, RetryPolicy, RunStore } from "@effect-harness/core"
 import { OpenAiModels } from "@effect-harness/openai"

@@ -4,8 +4,9 @@
  * ticket, the tool results so far) and plays the next turn: search the
  * knowledge base, read the best articles, draft a reply, answer with JSON.
  *
- * It also fails the way real APIs and models do, once per ticket and
- * process, so the harness's recovery shows:
+ * It also fails the way real APIs and models do, once per ticket in a
+ * process (again after a minute, so that a worker that lives on plays them in
+ * each batch it runs), so the harness's recovery shows:
  * - a 429 rate limit with `retry-after-ms` (retried after the wait asked for);
  * - a 503 overload (retried with back-off);
  * - an invented article id (the tool fails, the model reads why and corrects);
@@ -108,13 +109,23 @@ const searchHits = (conversation: Kit.Conversation) => {
   return last?.results ?? []
 }
 
+/** How long a played failure is not played again: far longer than a ticket's retries take. */
+const replayAfterMs = 60_000
+
 /**
- * The script: one reply per request. `state` remembers which failures were
- * already played in this process, so each is played once per ticket.
+ * The script: one reply per request. `played` remembers when each failure
+ * was played in this process, so each is played once per ticket (and again
+ * after a minute, for a worker's next batch).
  */
 export const make = (): ((request: FakeOpenAiServer.ReceivedRequest) => FakeOpenAiServer.Reply) => {
-  const played = new Set<string>()
-  const once = (key: string) => (played.has(key) ? false : (played.add(key), true))
+  const played = new Map<string, number>()
+  const once = (key: string) => {
+    const now = Date.now()
+    const last = played.get(key)
+    if (last !== undefined && now - last < replayAfterMs) return false
+    played.set(key, now)
+    return true
+  }
 
   return (request) => {
     const read = Kit.read(request)

@@ -15,7 +15,6 @@
 import { AgentWorkflow } from "@effect-harness/workflow"
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { Cause, Clock, Effect, Exit, Layer, Option, Path, Schedule } from "effect"
-import { fileURLToPath } from "node:url"
 import * as Cli from "../shared/cli.ts"
 import { defaultDataDir, loadArticles, loadTickets, type Ticket } from "../shared/data.ts"
 import * as Format from "../shared/format.ts"
@@ -42,8 +41,6 @@ and prints the summary table, as npm start does.
 Database: DATABASE_URL (default ${Cluster.defaultDatabaseUrl}).
 Stop following with Ctrl-C: the workers go on, and the same command follows the batch again.`
 
-const examplesDir = fileURLToPath(new URL("../..", import.meta.url))
-
 /** How often the engine and the board are read. */
 const pollEvery = "400 millis"
 
@@ -61,7 +58,7 @@ const program = Effect.gen(function*() {
   if (args.help === true) return yield* Cli.say(help)
   const path = yield* Path.Path
   const dataDir = path.resolve(args.data ?? defaultDataDir)
-  const outDir = path.resolve(args.out ?? path.join(examplesDir, "out", "triage"))
+  const outDir = path.resolve(args.out ?? Results.defaultOutDir)
   const prefix = yield* Cluster.prefix(args.prefix)
   if (args.batch !== undefined && !TriageWorkflow.isBatchName(args.batch)) {
     return yield* new Cli.ExampleError({

@@ -5,8 +5,8 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { Tool, Toolkit } from "effect/ai"
-import type { Ticket } from "../shared/data.ts"
-import { GetArticle, kbHandlers, SearchKb } from "../shared/kbTools.ts"
+import type { Article, Ticket } from "../shared/data.ts"
+import { GetArticle, kbHandlers, KnowledgeBase, SearchKb } from "../shared/kbTools.ts"
 
 /** The tickets of the run, by id, for `draft_reply`. */
 export class TicketBook extends Context.Service<TicketBook, ReadonlyMap<string, Ticket>>()(
@@ -78,3 +78,6 @@ export const TriageToolsLive = TriageTools.toLayer(Effect.gen(function*() {
     })
   })
 }))
+
+/** The tools' handlers over the articles of a knowledge base (`draft_reply` reads the `TicketBook` of each call). */
+export const layer = (articles: ReadonlyArray<Article>) => TriageToolsLive.pipe(Layer.provide(KnowledgeBase.layer(articles)))

@@ -12,12 +12,11 @@ import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { Effect, Layer, Path } from "effect"
 import * as Cli from "../shared/cli.ts"
 import { defaultDataDir, loadArticles } from "../shared/data.ts"
-import { KnowledgeBase } from "../shared/kbTools.ts"
 import * as Model from "../shared/model.ts"
 import * as Board from "./board.ts"
 import * as Cluster from "./cluster.ts"
 import * as Script from "./script.ts"
-import { TriageToolsLive } from "./tools.ts"
+import * as Tools from "./tools.ts"
 import * as TriageWorkflow from "./workflow.ts"
 
 const usage = "npm run triage:worker -- [--data DIR] [--prefix NAME] [--host HOST] [--port N]"
@@ -32,8 +31,7 @@ const help = `A worker of the scaled-out triage: runs the tickets npm run triage
   --port N         the port it listens on for them (default: a free one)
 
 Database: DATABASE_URL (default ${Cluster.defaultDatabaseUrl}).
-Model: OPENAI_API_KEY (OpenAI; OPENAI_MODEL, default ${Model.defaultModel}), else OPENAI_BASE_URL (any
-OpenAI-compatible server), else a scripted model served offline on 127.0.0.1.
+${Model.help}
 Stop it with Ctrl-C (its tickets move to the other workers), or kill it: they move too.`
 
 const program = Effect.gen(function*() {
@@ -60,7 +58,7 @@ const program = Effect.gen(function*() {
   const worker = triage.pipe(
     Layer.provideMerge(Cluster.worker({ prefix, host, port })),
     Layer.provideMerge(Board.layer({ prefix, worker: `${host}:${port}` })),
-    Layer.provideMerge(TriageToolsLive.pipe(Layer.provide(KnowledgeBase.layer(articles)))),
+    Layer.provideMerge(Tools.layer(articles)),
     Layer.provideMerge(Model.layer({ script: Script.make(), command: "npm run triage:worker" })),
     Layer.provide(Cluster.database(url))
   )
@@ -81,7 +79,8 @@ const program = Effect.gen(function*() {
 
 Cli.runMain(program, (error) =>
   error._tag === "SocketServerError"
-    ? `Cannot listen for the other workers: ${Cli.oneLine(error.message, 160)}; pass another --port or --host`
+    ? `Cannot listen for the other workers: ${Cli.oneLine(String(error.reason.cause ?? error.message), 160)}; ` +
+      `pass another --port or --host`
     : error._tag === "ConfigError"
     ? `Invalid configuration: ${Cli.oneLine(error.message, 200)}`
     : error.message)
