@@ -12,7 +12,10 @@
  * The steps are generators the loop delegates to (`yield*`): a step costs no
  * effect of its own, only what it runs. Every effect they yield fails with an
  * {@link AgentError} and needs no service: the run's services are read once
- * when it starts ({@link start}).
+ * when it starts ({@link start}). An event is built only when somebody
+ * listens (`run.sink`), and work done without an effect (the run's own
+ * history, counters) is done in place, not in a generator of its own: a step
+ * allocates no generator or closure for what it does not run.
  *
  * @internal
  */
@@ -154,7 +157,8 @@ export const run = <O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) 
     const run = yield* start(config, [])
     // a conversation paused and never resumed: its calls are answered as denied
     const denied = unanswered(yield* run.history.read)
-    yield* append(run, denied === undefined ? input : [denied, ...input])
+    const appending = append(run, denied === undefined ? input : [denied, ...input])
+    if (appending !== undefined) yield* appending
     return yield* loop(run, false)
   })
 
@@ -255,13 +259,16 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
       if (handoff !== undefined) return yield* loop(handOff(run, handoff), false)
       continue
     }
-    yield* observe(run, finished(run, record(run, reply, [])))
+    const done = record(run, reply, [])
+    if (run.sink !== undefined) yield* run.sink(finished(run, done))
     const answer = reply.finishReason === "length" && !config.allowTruncated
       ? yield* truncatedAnswer(run, reply.text)
       : yield* finalAnswer(run, reply.text)
     if (answer === undefined) continue // sent back for repair
     const result: Data_.RunResult<O> = { output: answer.value, agent: config.name, steps: run.records, usage: usageOf(run) }
-    yield* observe(run, () => AgentEvent.Finished({ agent: config.name, steps: run.step, usage: result.usage, output: answer.value }))
+    if (run.sink !== undefined) {
+      yield* run.sink(AgentEvent.Finished({ agent: config.name, steps: run.step, usage: result.usage, output: answer.value }))
+    }
     return result
   }
 }
@@ -270,7 +277,7 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
 // condition asks for the answer now (the next call then offers no tools).
 function* afterTools<O>(run: Run<O>, reply: Data_.ModelStep, calls: ReadonlyArray<Data_.ToolCallRecord>): Step<boolean> {
   const done = record(run, reply, calls)
-  yield* observe(run, finished(run, done))
+  if (run.sink !== undefined) yield* run.sink(finished(run, done))
   return run.config.stopWhen?.({ step: run.step, last: done, usage: usageOf(run) }) === true
 }
 
@@ -285,7 +292,8 @@ function* finalAnswer<O>(run: Run<O>, text: string): Step<{ readonly value: O } 
     return yield* new HarnessError.InvalidOutput({ raw: text, issues: decoded.issues, attempts: run.repairs + 1, harness: run.config.name })
   }
   run.repairs++
-  yield* append(run, [Messages.user(Answer.repairRequest(decoded.issues, true))])
+  const appending = append(run, [Messages.user(Answer.repairRequest(decoded.issues, true))])
+  if (appending !== undefined) yield* appending
   return undefined
 }
 
@@ -298,7 +306,8 @@ function* truncatedAnswer<O>(run: Run<O>, text: string): Step<undefined> {
     return yield* new HarnessError.OutputTruncated({ partial: { text, toolCalls: [] }, attempts: run.repairs + 1, harness: run.config.name })
   }
   run.repairs++
-  yield* append(run, [Messages.user(Answer.truncatedRequest(run.config.output !== undefined))])
+  const appending = append(run, [Messages.user(Answer.truncatedRequest(run.config.output !== undefined))])
+  if (appending !== undefined) yield* appending
   return undefined
 }
 
@@ -309,7 +318,7 @@ function* truncatedAnswer<O>(run: Run<O>, text: string): Step<undefined> {
 function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
   const { budget, config } = run
   const step = run.step + 1
-  yield* observe(run, () => AgentEvent.StepStarted({ agent: config.name, step }))
+  if (run.sink !== undefined) yield* run.sink(AgentEvent.StepStarted({ agent: config.name, step }))
   let prepared = yield* prepare(run, false)
   if (budget.active) yield* budget.reserveStep(Math.max(run.lastInputTokens, prepared.tokens))
   run.step = step
@@ -341,7 +350,8 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
     const call = reply.toolCalls[i]!
     content[text + i] = Prompt.toolCallPart({ id: call.id, name: call.name, params: call.params, providerExecuted: false, options })
   }
-  yield* append(run, [Prompt.assistantMessage({ content, options })], false)
+  const appending = append(run, [Prompt.assistantMessage({ content, options })], false)
+  if (appending !== undefined) yield* appending
   return reply
 }
 
@@ -380,8 +390,8 @@ function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: Rea
   if (prepared.compaction !== undefined) {
     const compaction = prepared.compaction
     yield* history.replace(compaction.count, compaction.replacement)
-    yield* observe(run, () =>
-      AgentEvent.ContextTrimmed({
+    if (run.sink !== undefined) {
+      yield* run.sink(AgentEvent.ContextTrimmed({
         agent: config.name,
         step,
         strategy: "compact",
@@ -389,12 +399,13 @@ function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: Rea
         tokensBefore: compaction.tokensBefore,
         tokensAfter: prepared.tokens
       }))
+    }
   }
   if (prepared.truncated > run.truncated) {
     const messages = prepared.truncated - run.truncated
     run.truncated = prepared.truncated
-    yield* observe(run, () =>
-      AgentEvent.ContextTrimmed({
+    if (run.sink !== undefined) {
+      yield* run.sink(AgentEvent.ContextTrimmed({
         agent: config.name,
         step,
         strategy: "truncate",
@@ -402,6 +413,7 @@ function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: Rea
         tokensBefore: prepared.tokensBefore,
         tokensAfter: prepared.tokens
       }))
+    }
   }
   return prepared
 }
@@ -515,7 +527,7 @@ function* account<O>(run: Run<O>, reply: Data_.ModelStep, preparedTokens: number
     yield* budget.record(reply.usage, model)
     yield* budget.check
   }
-  yield* observe(run, () => AgentEvent.UsageUpdated({ agent: run.config.name, step: run.step, usage: usageOf(run) }))
+  if (run.sink !== undefined) yield* run.sink(AgentEvent.UsageUpdated({ agent: run.config.name, step: run.step, usage: usageOf(run) }))
 }
 
 // -----------------------------------------------------------------------------
@@ -540,7 +552,7 @@ function* toolStep<O>(
     : run.traced || run.sink !== undefined
     ? [yield* toolCall(run, calls[0]!, decisions?.get(calls[0]!.id))]
     : [yield* journaledTool(run, calls[0]!, decisions?.get(calls[0]!.id))]
-  yield* append(run, [Prompt.toolMessage({
+  const appending = append(run, [Prompt.toolMessage({
     content: records.map((record) =>
       Prompt.toolResultPart({
         id: record.id,
@@ -553,6 +565,7 @@ function* toolStep<O>(
     ),
     options
   })])
+  if (appending !== undefined) yield* appending
   return records
 }
 
@@ -572,7 +585,7 @@ function* approvals<O>(
     if (yield* needsApproval(config.toolsByName, call, messages)) pending.push(call)
   }
   if (pending.length === 0) return decisions
-  yield* observe(run, () => AgentEvent.ApprovalRequested({ agent: config.name, step, pending }))
+  if (run.sink !== undefined) yield* run.sink(AgentEvent.ApprovalRequested({ agent: config.name, step, pending }))
   const approver = given === undefined ? Context.get(run.services, Data_.Approval) : undefined
   if (given === undefined && approver === undefined) {
     if (run.journal !== undefined) yield* pauseStep(run, step, pending)
@@ -911,13 +924,15 @@ const failureResult = (tool: Tool.Any, error: unknown): Data_.ToolStep => {
 // -----------------------------------------------------------------------------
 
 // Appends to the history; `sent` messages are also the next model call's
-// journal request (everything but the model's own reply). A generator, like
-// `observe`: the run's own array is appended to without a step of the runtime.
-function* append<O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, sent = true): Generator<Effect.Effect<void>, void, unknown> {
+// journal request (everything but the model's own reply). The run's own array
+// is appended to at once; a store that needs an effect returns it, for the
+// step to yield (no generator or effect per append otherwise).
+const append = <O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, sent = true): Effect.Effect<void> | undefined => {
   // (only a journal reads them)
   if (sent && run.journal !== undefined) run.sinceModel.push(...messages)
-  if (run.history.appendNow === undefined) yield* run.history.append(messages)
-  else run.history.appendNow(messages)
+  if (run.history.appendNow === undefined) return run.history.append(messages)
+  run.history.appendNow(messages)
+  return undefined
 }
 
 const record = <O>(run: Run<O>, step: Data_.ModelStep, toolCalls: ReadonlyArray<Data_.ToolCallRecord>): Data_.StepRecord => {
@@ -934,7 +949,7 @@ const record = <O>(run: Run<O>, step: Data_.ModelStep, toolCalls: ReadonlyArray<
   return record
 }
 
-const finished = <O>(run: Run<O>, record: Data_.StepRecord) => () =>
+const finished = <O>(run: Run<O>, record: Data_.StepRecord) =>
   AgentEvent.StepFinished({
     agent: run.config.name,
     step: record.step,
@@ -944,12 +959,6 @@ const finished = <O>(run: Run<O>, record: Data_.StepRecord) => () =>
     inputTokens: record.inputTokens,
     outputTokens: record.outputTokens
   })
-
-// An event, built only when somebody listens; a generator (delegated to
-// with `yield*`), so that without a listener it costs no step of the runtime.
-function* observe<O>(run: Run<O>, event: () => AgentEvent.AgentEvent): Generator<Effect.Effect<void>, void, unknown> {
-  if (run.sink !== undefined) yield* run.sink(event())
-}
 
 export const usageOf = <O>(run: Run<O>): Budget.Usage => ({
   ...run.usage,
