@@ -152,28 +152,39 @@ class Overflow extends Data.TaggedError("Overflow")<{ readonly error: HarnessErr
 // Starting and resuming a run
 // -----------------------------------------------------------------------------
 
+// (the generators are module-level functions called from an arrow: a
+// generator function made per run would give each run's generator object a
+// prototype of its own, and V8 a prototype map and PrototypeInfo per run)
 export const run = <O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) =>
-  Effect.gen(function*(): Step<Data_.RunResult<O>> {
-    const run = yield* start(config, [])
-    // a conversation paused and never resumed: its calls are answered as denied
-    const denied = unanswered(yield* run.history.read)
-    const appending = append(run, denied === undefined ? input : [denied, ...input])
-    if (appending !== undefined) yield* appending
-    return yield* loop(run, false)
-  })
+  Effect.gen(() => runSteps(config, input))
 
 export const resume = <O>(config: Config<O>, paused: Data_.Paused, decisions: Readonly<Record<string, Data_.Decision>>) =>
-  Effect.gen(function*(): Step<Data_.RunResult<O>> {
-    const run = yield* start(config, paused.history?.content)
-    run.step = paused.step
-    // a durable run continues from its recorded pause, not from its start
-    if (run.journal !== undefined) yield* pauseStep(run, paused.step, paused.pending)
-    const reply: Data_.ModelStep = { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }
-    const calls = yield* toolStep(run, paused.calls, decisions)
-    const final = yield* afterTools(run, reply, calls)
-    const handoff = handoffOf(run, calls)
-    return yield* handoff === undefined ? loop(run, final) : loop(handOff(run, handoff), false)
-  })
+  Effect.gen(() => resumeSteps(config, paused, decisions))
+
+function* runSteps<O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>): Step<Data_.RunResult<O>> {
+  const run = yield* start(config, [])
+  // a conversation paused and never resumed: its calls are answered as denied
+  const denied = unanswered(yield* run.history.read)
+  const appending = append(run, denied === undefined ? input : [denied, ...input])
+  if (appending !== undefined) yield* appending
+  return yield* loop(run, false)
+}
+
+function* resumeSteps<O>(
+  config: Config<O>,
+  paused: Data_.Paused,
+  decisions: Readonly<Record<string, Data_.Decision>>
+): Step<Data_.RunResult<O>> {
+  const run = yield* start(config, paused.history?.content)
+  run.step = paused.step
+  // a durable run continues from its recorded pause, not from its start
+  if (run.journal !== undefined) yield* pauseStep(run, paused.step, paused.pending)
+  const reply: Data_.ModelStep = { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }
+  const calls = yield* toolStep(run, paused.calls, decisions)
+  const final = yield* afterTools(run, reply, calls)
+  const handoff = handoffOf(run, calls)
+  return yield* handoff === undefined ? loop(run, final) : loop(handOff(run, handoff), false)
+}
 
 // Every service the run uses, read once from the context.
 const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | undefined) =>
@@ -640,14 +651,21 @@ const toolCall = <O>(run: Run<O>, call: Data_.PendingCall, decision: Data_.Decis
     : steps
   const sink = run.sink
   if (sink === undefined) return traced
-  const { name } = run.config
-  const step = run.step
-  return Effect.gen(function*() {
-    yield* sink(AgentEvent.ToolCalled({ agent: name, step, ...call }))
-    const record = yield* traced
-    yield* sink(AgentEvent.ToolReturned({ agent: name, step, id: record.id, name: record.name, isFailure: record.isFailure, result: record.result }))
-    return record
-  })
+  return Effect.gen(() => observedCall(sink, run.config.name, run.step, call, traced))
+}
+
+// A tool call between its two events (with a sink).
+function* observedCall(
+  sink: (event: AgentEvent.AgentEvent) => Effect.Effect<void>,
+  name: string,
+  step: number,
+  call: Data_.PendingCall,
+  traced: Effect.Effect<Data_.ToolCallRecord, AgentError>
+): Step<Data_.ToolCallRecord> {
+  yield* sink(AgentEvent.ToolCalled({ agent: name, step, ...call }))
+  const record = yield* traced
+  yield* sink(AgentEvent.ToolReturned({ agent: name, step, id: record.id, name: record.name, isFailure: record.isFailure, result: record.result }))
+  return record
 }
 
 // A call as a journaled tool step. A denied call does not run and is not
