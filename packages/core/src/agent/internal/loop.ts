@@ -334,13 +334,16 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
   if (budget.active) yield* budget.reserveStep(Math.max(run.lastInputTokens, prepared.tokens))
   run.step = step
   run.usage.steps++
-  let reply = yield* journaledCall(run, prepared.messages, final)
+  // (journaled when the run has a journal)
+  let request = requestOf(run, prepared.messages, final)
+  let reply = run.journal === undefined ? yield* callModel(run, request, final) : yield* journaledCall(run, request, final)
   if (reply instanceof Overflow) {
     // without a window nothing can shrink the request: the overflow is the answer
     if (run.window === undefined) return yield* reply.error
     // the provider counts differently than our tokenizer: shrink hard, call once more
     prepared = yield* prepare(run, true)
-    reply = yield* journaledCall(run, prepared.messages, final)
+    request = requestOf(run, prepared.messages, final)
+    reply = run.journal === undefined ? yield* callModel(run, request, final) : yield* journaledCall(run, request, final)
     if (reply instanceof Overflow) return yield* new HarnessError.RetriesExhausted({ attempts: 2, last: reply.error, harness: config.name })
   }
   run.sinceModel = []
@@ -429,55 +432,65 @@ function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: Rea
   return prepared
 }
 
-// One model call, journaled when the run has a journal: the journal's request
-// is the messages the run appended since its previous model call (see the
-// Agent module docs). An overflow is not recorded: the call runs again after
-// compaction. An effect, not a step: a run waiting on its model call holds
-// no generator frame for it.
-const journaledCall = <O>(
-  run: Run<O>,
-  messages: ReadonlyArray<Prompt.Message>,
-  final: boolean
-): Effect.Effect<Data_.ModelStep | Overflow, AgentError> => {
-  const { config } = run
-  const reply = callModel(run, {
-    prompt: Prompt.fromMessages(messages),
-    tools: config.tools,
-    toolChoice: final ? "none" : "auto",
-    responseFormat: run.responseFormat
-  })
-  const encode = config.output?.encode
-  if (run.journal === undefined) {
-    return Effect.map(reply, (answer) => answer instanceof Overflow ? answer : toStep(answer, final, encode))
-  }
-  return run.journal.step(
-    { kind: "model", name: config.name, request: { step: run.step, messages: run.sinceModel.map(messageJson) } },
+// The request of a model call.
+const requestOf = <O>(run: Run<O>, messages: ReadonlyArray<Prompt.Message>, final: boolean): DirectModel.Request => ({
+  prompt: Prompt.fromMessages(messages),
+  tools: run.config.tools,
+  toolChoice: final ? "none" : "auto",
+  responseFormat: run.responseFormat
+})
+
+// A model call as a journaled step: the journal's request is the messages the
+// run appended since its previous model call (see the Agent module docs). An
+// overflow is not recorded: the call runs again after compaction.
+const journaledCall = <O>(run: Run<O>, request: DirectModel.Request, final: boolean): Effect.Effect<Data_.ModelStep | Overflow, AgentError> =>
+  run.journal!.step(
+    { kind: "model", name: run.config.name, request: { step: run.step, messages: run.sinceModel.map(messageJson) } },
     Data_.ModelStep,
-    Effect.flatMap(reply, (answer) =>
-      answer instanceof Overflow ? Effect.fail(answer) : Effect.succeed(toStep(answer, final, encode)))
+    Effect.flatMap(
+      Effect.gen(() => callModel(run, request, final)),
+      (answer) => answer instanceof Overflow ? Effect.fail(answer) : Effect.succeed(answer)
+    )
   ).pipe(Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow)))
-}
 
 // The model call with the agent's retry policy, set up only after a
 // recoverable failure (see harness/internal/retry.ts). When somebody listens
 // to the run's events, the call streams (see ./streamedCall.ts).
 // Under a cap on the run's model calls, every attempt takes one first.
-const callModel = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<DirectModel.Reply | Overflow, AgentError> => {
-  const call = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
-    // (the retries name the later attempts: see retryFrom)
-    const first = HarnessError.fromAiError(error, { harness: run.config.name, attempt: 1 })
-    if (first._tag === "ContextOverflow") return Effect.succeed(new Overflow({ error: first }))
-    if (!HarnessError.isRecoverable(first)) return Effect.fail(first)
-    const attempt = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
-      const mapped = HarnessError.fromAiError(error, { harness: run.config.name })
-      return Effect.fail(mapped._tag === "ContextOverflow" ? new Overflow({ error: mapped }) : mapped)
-    })
-    const again = run.cap === undefined ? attempt : ModelCalls.counted(run.cap, attempt)
-    return retryFrom(run.config.name, run.config.retry, first, again).pipe(
-      Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow))
-    )
+// (The first attempt's error comes back as a value, through effect's
+// `Effect.match` with handlers made once: a run waiting on its model call
+// holds no closure or continuation of its own for the failure case.)
+function* callModel<O>(run: Run<O>, request: DirectModel.Request, final: boolean): Step<Data_.ModelStep | Overflow> {
+  const attempt = Effect.match(run.sink === undefined ? run.model.generate(request) : streamed(run, request), replyOrError)
+  const first = yield* run.cap === undefined ? attempt : ModelCalls.counted(run.cap, attempt)
+  const reply = AiError.isAiError(first) ? yield* afterFailure(run, request, first) : first
+  return reply instanceof Overflow ? reply : toStep(reply, final, run.config.output?.encode)
+}
+
+const replyOrError = {
+  onSuccess: (reply: DirectModel.Reply): DirectModel.Reply | AiError.AiError => reply,
+  onFailure: (error: AiError.AiError): DirectModel.Reply | AiError.AiError => error
+}
+
+// After a failed first attempt: an overflow as a value, a fatal error as it
+// is, a recoverable one retried by the agent's policy.
+const afterFailure = <O>(
+  run: Run<O>,
+  request: DirectModel.Request,
+  error: AiError.AiError
+): Effect.Effect<DirectModel.Reply | Overflow, AgentError> => {
+  // (the retries name the later attempts: see retryFrom)
+  const first = HarnessError.fromAiError(error, { harness: run.config.name, attempt: 1 })
+  if (first._tag === "ContextOverflow") return Effect.succeed(new Overflow({ error: first }))
+  if (!HarnessError.isRecoverable(first)) return Effect.fail(first)
+  const attempt = Effect.catch(run.sink === undefined ? run.model.generate(request) : streamed(run, request), (error) => {
+    const mapped = HarnessError.fromAiError(error, { harness: run.config.name })
+    return Effect.fail(mapped._tag === "ContextOverflow" ? new Overflow({ error: mapped }) : mapped)
   })
-  return run.cap === undefined ? call : ModelCalls.counted(run.cap, call)
+  const again = run.cap === undefined ? attempt : ModelCalls.counted(run.cap, attempt)
+  return retryFrom(run.config.name, run.config.retry, first, again).pipe(
+    Effect.catchTag("Overflow", (overflow) => Effect.succeed(overflow))
+  )
 }
 
 const streamed = <O>(run: Run<O>, request: DirectModel.Request) =>
