@@ -154,21 +154,21 @@ class Overflow extends Data.TaggedError("Overflow")<{ readonly error: HarnessErr
 
 // (the generators are module-level functions called from an arrow: a
 // generator function made per run would give each run's generator object a
-// prototype of its own, and V8 a prototype map and PrototypeInfo per run)
-export const run = <O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>) =>
-  Effect.gen(() => runSteps(config, input))
+// prototype of its own, and V8 a prototype map and PrototypeInfo per run; and
+// the run's start is effects, not a generator of its own: a generator frame
+// delegating to the loop would be held as long as the run)
+export const run = <O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>): Effect.Effect<Data_.RunResult<O>, AgentError> =>
+  Effect.flatMap(start(config, []), (run) =>
+    Effect.flatMap(run.history.read, (history) => {
+      // a conversation paused and never resumed: its calls are answered as denied
+      const denied = unanswered(history)
+      const appending = append(run, denied === undefined ? input : [denied, ...input])
+      const steps = Effect.gen(() => loop(run, false))
+      return appending === undefined ? steps : Effect.andThen(appending, steps)
+    }))
 
 export const resume = <O>(config: Config<O>, paused: Data_.Paused, decisions: Readonly<Record<string, Data_.Decision>>) =>
   Effect.gen(() => resumeSteps(config, paused, decisions))
-
-function* runSteps<O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>): Step<Data_.RunResult<O>> {
-  const run = yield* start(config, [])
-  // a conversation paused and never resumed: its calls are answered as denied
-  const denied = unanswered(yield* run.history.read)
-  const appending = append(run, denied === undefined ? input : [denied, ...input])
-  if (appending !== undefined) yield* appending
-  return yield* loop(run, false)
-}
 
 function* resumeSteps<O>(
   config: Config<O>,
