@@ -334,9 +334,15 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
   if (budget.active) yield* budget.reserveStep(Math.max(run.lastInputTokens, prepared.tokens))
   run.step = step
   run.usage.steps++
-  // (journaled when the run has a journal)
+  // (journaled when the run has a journal; without one, the first attempt is
+  // yielded here, as callModel does: no frame of its own while the model answers)
   let request = requestOf(run, prepared.messages, final)
-  let reply = run.journal === undefined ? yield* callModel(run, request, final) : yield* journaledCall(run, request, final)
+  const first = run.journal === undefined ? yield* firstAttempt(run, request) : undefined
+  let reply = first === undefined
+    ? yield* journaledCall(run, request, final)
+    : AiError.isAiError(first)
+    ? yield* retried(run, request, final, first)
+    : toStep(first, final, config.output?.encode)
   if (reply instanceof Overflow) {
     // without a window nothing can shrink the request: the overflow is the answer
     if (run.window === undefined) return yield* reply.error
@@ -461,11 +467,22 @@ const journaledCall = <O>(run: Run<O>, request: DirectModel.Request, final: bool
 // `Effect.match` with handlers made once: a run waiting on its model call
 // holds no closure or continuation of its own for the failure case.)
 function* callModel<O>(run: Run<O>, request: DirectModel.Request, final: boolean): Step<Data_.ModelStep | Overflow> {
-  const attempt = Effect.match(run.sink === undefined ? run.model.generate(request) : streamed(run, request), replyOrError)
-  const first = yield* run.cap === undefined ? attempt : ModelCalls.counted(run.cap, attempt)
-  const reply = AiError.isAiError(first) ? yield* afterFailure(run, request, first) : first
-  return reply instanceof Overflow ? reply : toStep(reply, final, run.config.output?.encode)
+  const first = yield* firstAttempt(run, request)
+  return AiError.isAiError(first) ? yield* retried(run, request, final, first) : toStep(first, final, run.config.output?.encode)
 }
+
+// The first attempt: the reply, or the error as a value.
+const firstAttempt = <O>(run: Run<O>, request: DirectModel.Request): Effect.Effect<DirectModel.Reply | AiError.AiError, AgentError> => {
+  const attempt = Effect.match(run.sink === undefined ? run.model.generate(request) : streamed(run, request), replyOrError)
+  return run.cap === undefined ? attempt : ModelCalls.counted(run.cap, attempt)
+}
+
+// After a failed first attempt, the step or an overflow.
+const retried = <O>(run: Run<O>, request: DirectModel.Request, final: boolean, error: AiError.AiError) =>
+  Effect.map(
+    afterFailure(run, request, error),
+    (reply): Data_.ModelStep | Overflow => reply instanceof Overflow ? reply : toStep(reply, final, run.config.output?.encode)
+  )
 
 const replyOrError = {
   onSuccess: (reply: DirectModel.Reply): DirectModel.Reply | AiError.AiError => reply,
