@@ -181,7 +181,9 @@ function* resumeSteps<O>(
   if (run.journal !== undefined) yield* pauseStep(run, paused.step, paused.pending)
   const reply: Data_.ModelStep = { text: "", toolCalls: paused.calls, finishReason: "tool-calls", usage: {} }
   const calls = yield* toolStep(run, paused.calls, decisions)
-  const final = yield* afterTools(run, reply, calls)
+  const done = record(run, reply, calls)
+  if (run.sink !== undefined) yield* run.sink(finished(run, done))
+  const final = stopsAfter(run, done)
   const handoff = handoffOf(run, calls)
   return yield* handoff === undefined ? loop(run, final) : loop(handOff(run, handoff), false)
 }
@@ -265,7 +267,9 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
     const reply = run.traced ? yield* tracedModelStep(run, final) : yield* modelStep(run, final)
     if (reply.toolCalls.length > 0) {
       const calls = yield* toolStep(run, reply.toolCalls, undefined)
-      final = yield* afterTools(run, reply, calls)
+      const done = record(run, reply, calls)
+      if (run.sink !== undefined) yield* run.sink(finished(run, done))
+      final = stopsAfter(run, done)
       const handoff = handoffOf(run, calls)
       if (handoff !== undefined) return yield* loop(handOff(run, handoff), false)
       continue
@@ -284,13 +288,10 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
   }
 }
 
-// After a step that ran tools: its record, its event, and whether the stop
+// After a step that ran tools (recorded, its event sent): whether the stop
 // condition asks for the answer now (the next call then offers no tools).
-function* afterTools<O>(run: Run<O>, reply: Data_.ModelStep, calls: ReadonlyArray<Data_.ToolCallRecord>): Step<boolean> {
-  const done = record(run, reply, calls)
-  if (run.sink !== undefined) yield* run.sink(finished(run, done))
-  return run.config.stopWhen?.({ step: run.step, last: done, usage: usageOf(run) }) === true
-}
+const stopsAfter = <O>(run: Run<O>, done: Data_.StepRecord): boolean =>
+  run.config.stopWhen?.({ step: run.step, last: done, usage: usageOf(run) }) === true
 
 // The final answer: the text, or the decoded structured answer; undefined
 // when an invalid answer was sent back for repair.
@@ -330,7 +331,7 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
   const { budget, config } = run
   const step = run.step + 1
   if (run.sink !== undefined) yield* run.sink(AgentEvent.StepStarted({ agent: config.name, step }))
-  let prepared = yield* prepare(run, false)
+  let prepared = preparedNow(run) ?? (yield* prepare(run, false))
   if (budget.active) yield* budget.reserveStep(Math.max(run.lastInputTokens, prepared.tokens))
   run.step = step
   run.usage.steps++
@@ -353,7 +354,8 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
     if (reply instanceof Overflow) return yield* new HarnessError.RetriesExhausted({ attempts: 2, last: reply.error, harness: config.name })
   }
   run.sinceModel = []
-  yield* account(run, reply, prepared.tokens)
+  const cost = account(run, reply, prepared.tokens)
+  if (run.traced || budget.active || run.sink !== undefined) yield* reported(run, reply, cost)
   // a filtered answer ends the run where it stands (streamed or not)
   if (reply.finishReason === "content-filter") {
     return yield* HarnessError.withOrigin(
@@ -389,6 +391,14 @@ const tracedModelStep = <O>(run: Run<O>, final: boolean) => {
     captureStackTrace: false
   })
 }
+
+// The request's messages without an effect, when there is no window and the
+// history can be read at once (no generator per step for it).
+const preparedNow = <O>(run: Run<O>): { readonly messages: ReadonlyArray<Prompt.Message>; readonly tokens: number } | undefined =>
+  run.window === undefined && run.history.readNow !== undefined
+    // a copy: the request must not change as the history grows
+    ? { messages: run.config.fixed.concat(run.history.readNow()), tokens: 0 }
+    : undefined
 
 // The request's messages: the history, or the window's view of it (trimmed
 // or compacted, with an event for each).
@@ -549,23 +559,28 @@ const toStep = (
 const modelOf = (run: Run<unknown>, reply: Data_.ModelStep | undefined): string | undefined =>
   reply?.model ?? run.config.modelLabel ?? run.model.modelId
 
-// A model call's usage: the run's counters, its span, its budget, its event.
-function* account<O>(run: Run<O>, reply: Data_.ModelStep, preparedTokens: number): Step<void> {
-  const { budget, usage } = run
-  const model = modelOf(run, reply)
+// A model call's usage in the run's counters; its cost, when priced (for the span).
+const account = <O>(run: Run<O>, reply: Data_.ModelStep, preparedTokens: number): number | undefined => {
+  const { usage } = run
   run.lastInputTokens = reply.usage.inputTokens ?? preparedTokens
   usage.inputTokens += reply.usage.inputTokens ?? 0
   usage.outputTokens += reply.usage.outputTokens ?? 0
-  const price = usage.cost !== undefined || run.traced ? budget.price(model) : undefined
+  const price = usage.cost !== undefined || run.traced ? run.budget.price(modelOf(run, reply)) : undefined
   if (usage.cost !== undefined) {
     usage.cost = price === undefined ? undefined : usage.cost + Budget.costOf(reply.usage, price)
   }
+  return price === undefined ? undefined : Budget.costOf(reply.usage, price)
+}
+
+// A model call's usage told to its span, its budget and its event (run only
+// when there is a span, an active budget or a listener).
+function* reported<O>(run: Run<O>, reply: Data_.ModelStep, cost: number | undefined): Step<void> {
+  const { budget } = run
   if (run.traced) {
-    const cost = price === undefined ? undefined : Budget.costOf(reply.usage, price)
     yield* Effect.annotateCurrentSpan(Tracing.usageAttributes(reply.usage, [reply.finishReason], reply.model, cost))
   }
   if (budget.active) {
-    yield* budget.record(reply.usage, model)
+    yield* budget.record(reply.usage, modelOf(run, reply))
     yield* budget.check
   }
   if (run.sink !== undefined) yield* run.sink(AgentEvent.UsageUpdated({ agent: run.config.name, step: run.step, usage: usageOf(run) }))
