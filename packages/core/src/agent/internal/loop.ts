@@ -215,7 +215,8 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
       responseFormat: responseFormatOf(config),
       handlers: undefined,
       step: 0,
-      sinceModel: [],
+      // (only a journal reads them: a run without one shares an empty array it never appends to)
+      sinceModel: journal === Journal.passthrough ? notJournaled : [],
       lastInputTokens: 0,
       truncated: 0,
       repairs: 0,
@@ -226,6 +227,8 @@ const start = <O>(config: Config<O>, initial: ReadonlyArray<Prompt.Message> | un
     // the run's span (see Agent.make) names the provider and the model, known only now
     return Effect.as(Effect.annotateCurrentSpan(Tracing.requestAttributes(run.model.providerName, modelOf(run, undefined))), run)
   })
+
+const notJournaled: Array<Prompt.Message> = []
 
 const responseFormatOf = (config: Config<unknown>): DirectModel.ResponseFormat =>
   config.output === undefined
@@ -353,7 +356,7 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
     reply = run.journal === undefined ? yield* callModel(run, request, final) : yield* journaledCall(run, request, final)
     if (reply instanceof Overflow) return yield* new HarnessError.RetriesExhausted({ attempts: 2, last: reply.error, harness: config.name })
   }
-  run.sinceModel = []
+  if (run.journal !== undefined) run.sinceModel = []
   const cost = account(run, reply, prepared.tokens)
   if (run.traced || budget.active || run.sink !== undefined) yield* reported(run, reply, cost)
   // a filtered answer ends the run where it stands (streamed or not)
