@@ -13,6 +13,10 @@
  * locks that die with its connections, so another worker takes them over and
  * its runs resume there without a new call.
  *
+ * Run a worker with {@link runWorker}: it also gives up (fails with
+ * {@link DatabaseLost}) when the process cannot keep a database session, so
+ * that a worker cut off from PostgreSQL does not keep shards it cannot work on.
+ *
  * Retention: the engine keeps every execution's messages and activity results
  * forever. {@link prune} deletes those of executions that completed before a
  * cutoff; run it on a schedule (any process with the `SqlClient`).
@@ -21,7 +25,7 @@
  */
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
-import { Clock, type Config, Duration, Effect, Layer, Option } from "effect"
+import { Clock, type Config, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import {
   ClusterWorkflowEngine,
   MachineId,
@@ -38,6 +42,7 @@ import type { SocketServer } from "effect/socket"
 import { SqlClient, type SqlError } from "effect/sql"
 import { WorkflowEngine } from "effect/workflow"
 import * as Approvals from "./Approvals.ts"
+import * as Watchdog from "./internal/watchdog.ts"
 
 /**
  * effect's in-memory workflow engine with an in-memory approvals store: runs
@@ -70,7 +75,8 @@ const storage = (prefix: string, config: Layer.Layer<ShardingConfig.ShardingConf
 /**
  * A worker: a cluster runner listening on `host:port` (default host
  * `127.0.0.1`) that takes its share of the shards and runs the workflows
- * registered in the same layer (an `AgentWorkflow`'s `layer`).
+ * registered in the same layer (an `AgentWorkflow`'s `layer`). Run it with
+ * {@link runWorker}.
  *
  * @since 0.1.0
  */
@@ -90,6 +96,107 @@ export const layerWorker = (
     Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` }))
   )
 }
+
+/**
+ * A worker gave up: for `sinceMs` it could open database sessions but none
+ * stayed open from one check to the next (`lostSessions` were lost), so it
+ * could not hold its shard locks. Its shards go to the other workers; start
+ * it again (a supervisor, or `Effect.retry`).
+ *
+ * @since 0.1.0
+ */
+export class DatabaseLost extends Schema.TaggedError<DatabaseLost>()("DatabaseLost", {
+  lostSessions: Schema.Int,
+  sinceMs: Schema.Number
+}) {
+  override get message(): string {
+    return `The worker lost ${this.lostSessions} database sessions in a row and kept none for ${
+      (this.sinceMs / 1000).toFixed(1)
+    } s: it gives up its shards`
+  }
+}
+
+/**
+ * Options of {@link runWorker}.
+ *
+ * @since 0.1.0
+ */
+export interface RunWorkerOptions {
+  /**
+   * How often the worker checks that its own database session is still open
+   * (default 5 seconds; keep it under the sharding's `shardLockRefreshInterval`).
+   */
+  readonly checkEvery?: Duration.Input | undefined
+  /**
+   * How long the worker goes on while sessions open but never last, before it
+   * gives up (default 35 seconds, effect's `shardLockExpiration`).
+   */
+  readonly giveUpAfter?: Duration.Input | undefined
+  /**
+   * How long the worker's shutdown (its shards handed off, its entities
+   * stopped) may take once it gave up, before it fails anyway (default 20 seconds).
+   */
+  readonly stopWithin?: Duration.Input | undefined
+}
+
+/**
+ * Runs a worker (a layer with {@link layerWorker}) until it is interrupted,
+ * and watches its database. effect's cluster keeps a worker's shards assigned
+ * to it while its heartbeat reaches the database and its port answers; a
+ * worker whose sessions keep being cut (terminated, a flapping network or
+ * proxy) gets heartbeats through between cuts but cannot keep the session
+ * that holds its shard locks, so its runs would stall with no other worker
+ * taking them. When, for `giveUpAfter`, sessions open but none lasts from one
+ * check to the next, the worker stops (within `stopWithin`) and fails with
+ * {@link DatabaseLost}: the other workers take its shards, and a supervisor
+ * (or `Effect.retry`) starts it again. A database that cannot be reached at
+ * all is not a reason to stop: the heartbeat stops, the others take the
+ * shards when their locks expire, and the worker goes on when it comes back.
+ *
+ * The `SqlClient` comes from the context (provide it around `runWorker`),
+ * so the watchdog's session goes the same way as the worker's.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@effect-harness/core"
+ * import { AgentWorkflow, WorkflowEngines } from "@effect-harness/workflow"
+ * import { PgClient } from "@effect/sql-pg"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * declare const agent: Agent.Agent<string, string, never>
+ * const Support = AgentWorkflow.make(agent)
+ *
+ * const pg = PgClient.layer({ url: Redacted.make("postgres://postgres@127.0.0.1:5432/app") })
+ *
+ * export const worker = WorkflowEngines.runWorker(
+ *   Support.layer.pipe(Layer.provideMerge(WorkflowEngines.layerWorker({ port: 34431 })))
+ * ).pipe(Effect.provide(pg))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const runWorker = <ROut, E, RIn>(
+  worker: Layer.Layer<ROut, E, RIn>,
+  options?: RunWorkerOptions
+): Effect.Effect<never, E | DatabaseLost, RIn | SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const running = yield* Effect.forkDetach(Layer.launch(worker))
+    const stopWithin = Duration.fromInputUnsafe(options?.stopWithin ?? "20 seconds")
+    // the worker never ends by itself: it fails (its layer could not be
+    // built), or the watchdog sees the database lost first
+    const lost = yield* Effect.raceFirst(
+      Fiber.join(running),
+      Watchdog.watch({
+        checkEvery: Duration.fromInputUnsafe(options?.checkEvery ?? "5 seconds"),
+        giveUpAfter: Duration.fromInputUnsafe(options?.giveUpAfter ?? "35 seconds")
+      })
+    ).pipe(Effect.onInterrupt(() => Fiber.interrupt(running)))
+    const error = new DatabaseLost(lost)
+    yield* Effect.logError(error.message)
+    // a shutdown that needs the database it lost may not end: bounded
+    yield* Fiber.interrupt(running).pipe(Effect.timeoutOption(stopWithin))
+    return yield* error
+  })
 
 /**
  * A client: starts runs, reads their status and answers approvals, without
