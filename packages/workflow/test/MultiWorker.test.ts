@@ -19,110 +19,33 @@
  */
 import { AgentWorkflow, WorkflowEngines } from "@effect-harness/workflow"
 import { assert, describe, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
 import { Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { afterAll } from "vitest"
 import * as Shop from "./support/shop.ts"
-import { clientLayer, describeTarget, isCI, pgConfig, probe, uniquePrefix, withSql } from "./support/pg.ts"
+import { clientLayer, describeTarget, isCI, probe, uniquePrefix, withSql } from "./support/pg.ts"
+import {
+  dropTables,
+  makeWorker,
+  persist,
+  pgTarget,
+  random,
+  setting,
+  sleep,
+  startWorker as start,
+  type Worker
+} from "./support/processes.ts"
 
 const server = await probe()
 const prefix = uniquePrefix("mw")
 const logTable = `${prefix}_log`
-const workerPath = new URL("./support/worker.ts", import.meta.url).pathname
 
-/** A small seeded generator (mulberry32), so a failing schedule of kills can be replayed. */
-const random = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const setting = (name: string, fallback: number) => {
-  const value = Number(process.env[name])
-  return Number.isFinite(value) && value > 0 ? value : fallback
-}
 const startMs = setting("MULTIWORKER_START_MS", 90_000)
 const completeMs = setting("MULTIWORKER_COMPLETE_MS", 240_000)
 const recordMs = setting("MULTIWORKER_RECORD_MS", 20_000)
 
-/** Tries `f` again (after `pauseMs`) until it succeeds or `deadlineMs` passed; the last error is thrown. */
-const persist = async <A>(what: string, f: () => Promise<A>, deadlineMs: number, pauseMs = 250): Promise<A> => {
-  const deadline = Date.now() + deadlineMs
-  for (;;) {
-    try {
-      return await f()
-    } catch (error) {
-      if (Date.now() >= deadline) throw new Error(`${what}: ${String(error)}`)
-      await sleep(pauseMs)
-    }
-  }
-}
-
-const dropTables = withSql((sql) =>
-  Effect.gen(function*() {
-    const tables = yield* sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE tablename LIKE ${prefix + "%"}`
-    for (const { tablename } of tables) yield* sql`DROP TABLE IF EXISTS ${sql(tablename)} CASCADE`
-  })
-)
-
-interface Worker {
-  readonly index: number
-  readonly port: number
-  process: ChildProcess | undefined
-  /** The current process printed `ready`. */
-  ready: boolean
-}
-
-/** Starts the worker's process; resolves once it is ready, rejects if it exits first or takes longer than startMs. */
-const spawnWorker = (worker: Worker, latencyMs: number) =>
-  new Promise<void>((resolve, reject) => {
-    const url = process.env.DATABASE_URL
-    const child = spawn(process.execPath, [
-      "--conditions=@effect-harness/source",
-      workerPath,
-      JSON.stringify({
-        port: worker.port,
-        worker: worker.index,
-        prefix,
-        log: logTable,
-        latencyMs,
-        pg: {
-          url: url !== undefined && url.length > 0 ? url : undefined,
-          host: pgConfig.host ?? "127.0.0.1",
-          port: pgConfig.port ?? 5432,
-          username: pgConfig.username ?? "postgres",
-          database: pgConfig.database ?? "test"
-        }
-      })
-    ], { stdio: ["ignore", "pipe", "pipe"] })
-    worker.process = child
-    worker.ready = false
-    let stderr = ""
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`worker ${worker.index} not ready after ${startMs} ms: ${stderr}`))
-    }, startMs)
-    child.stderr!.on("data", (chunk) => stderr += String(chunk))
-    child.stdout!.on("data", (chunk) => {
-      if (String(chunk).includes("ready") && worker.process === child) {
-        clearTimeout(timer)
-        worker.ready = true
-        resolve()
-      }
-    })
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer)
-      if (worker.process === child) worker.ready = false
-      reject(new Error(`worker ${worker.index} exited (${signal ?? code}) before it was ready: ${stderr}`))
-    })
-  })
-
 /** Starts the worker, again if a start fails (a loaded machine, a port not yet free), until it is ready. */
 const startWorker = (worker: Worker, latencyMs: number) =>
-  persist(`worker ${worker.index}`, () => spawnWorker(worker, latencyMs), startMs, 500)
+  start(worker, { prefix, log: logTable, latencyMs, pg: pgTarget() }, startMs)
 
 if (!server.ok) {
   const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
@@ -139,15 +62,10 @@ if (!server.ok) {
     })
   }
 } else {
-  const workers: Array<Worker> = [0, 1, 2].map((index) => ({
-    index,
-    port: 42_000 + (process.pid % 1000) * 3 + index,
-    process: undefined,
-    ready: false
-  }))
+  const workers: Array<Worker> = [0, 1, 2].map((index) => makeWorker(index, 42_000 + (process.pid % 1000) * 3 + index))
   afterAll(async () => {
     for (const worker of workers) worker.process?.kill("SIGKILL")
-    await Effect.runPromise(dropTables)
+    await Effect.runPromise(dropTables(prefix))
   })
 
   describe("multi-worker SIGKILL suite (PostgreSQL)", () => {

@@ -54,13 +54,15 @@ export const modelSteps = 4
 export const charges = ["c1", "c2", "c3"] as const
 export const notes = ["n1", "n2"] as const
 
-const toolResults = (prompt: Prompt.Prompt) =>
+/** How many tool results the conversation holds (the model's answers depend on it only). */
+export const toolResults = (prompt: Prompt.Prompt) =>
   prompt.content.reduce(
     (n, message) => message.role === "tool" ? n + message.content.filter((part) => part.type === "tool-result").length : n,
     0
   )
 
-const runOf = (prompt: Prompt.Prompt): string => {
+/** The run id: the text of the first user message (each run's input is its run id). */
+export const runOf = (prompt: Prompt.Prompt): string => {
   const first = prompt.content.find((message) => message.role === "user")
   const text = first?.role === "user" ? first.content.find((part) => part.type === "text") : undefined
   return text?.type === "text" ? text.text : "?"
@@ -96,18 +98,28 @@ export const createLog = (table: string) =>
 export interface LogRow {
   readonly worker: number
   readonly run: string
-  readonly kind: "model" | "model-done" | "note" | "charge"
+  readonly kind: "model" | "model-done" | "note" | "charge" | "refund"
   readonly key: string
   readonly at: string
 }
 
+/** Writes a row of the log table `table` for worker `worker` (a failed write is a defect). */
+export const logger = (table: string, worker: number) =>
+  Effect.map(SqlClient.SqlClient, (sql) => (run: string, kind: LogRow["kind"], key: string) =>
+    Effect.orDie(sql`INSERT INTO ${sql(table)} (worker, run, kind, key, at)
+        VALUES (${worker}, ${run}, ${kind}, ${key}, ${Date.now()})`))
+
+/** The log's rows, oldest first. */
+export const readLog = (table: string) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<LogRow>`SELECT worker, run, kind, key, at FROM ${sql(table)} ORDER BY at`
+  )
+
 /** The model and the tool handlers of worker `worker`, logging to `table`, each call taking `latency`. */
 export const layer = (options: { readonly table: string; readonly worker: number; readonly latency: Duration.Input }) =>
   Layer.unwrap(Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const log = (run: string, kind: LogRow["kind"], key: string) =>
-      Effect.orDie(sql`INSERT INTO ${sql(options.table)} (worker, run, kind, key, at)
-        VALUES (${options.worker}, ${run}, ${kind}, ${key}, ${Date.now()})`)
+    const log = yield* logger(options.table, options.worker)
     const latency = Effect.sleep(Duration.fromInputUnsafe(options.latency))
     const model = TestModel.layer(Array.from({ length: 100_000 }, () =>
       TestModel.respond((request) =>
