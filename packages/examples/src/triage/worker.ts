@@ -8,6 +8,7 @@
  *
  *   npm run triage:worker -- [--data DIR] [--prefix NAME] [--host HOST] [--port N]
  */
+import { WorkflowEngines } from "@effect-harness/workflow"
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { Effect, Layer, Path } from "effect"
 import * as Cli from "../shared/cli.ts"
@@ -59,20 +60,21 @@ const program = Effect.gen(function*() {
     Layer.provideMerge(Cluster.worker({ prefix, host, port })),
     Layer.provideMerge(Board.layer({ prefix, worker: `${host}:${port}` })),
     Layer.provideMerge(Tools.layer(articles)),
-    Layer.provideMerge(Model.layer({ script: Script.make(), command: "npm run triage:worker" })),
-    Layer.provide(Cluster.database(url))
+    Layer.provideMerge(Model.layer({ script: Script.make(), command: "npm run triage:worker" }))
   )
-
-  yield* Effect.gen(function*() {
+  const ready = Layer.effectDiscard(Effect.gen(function*() {
     const info = yield* Model.ModelInfo
     for (const line of info.banner) yield* Cli.say(line)
     yield* Cli.say(
       `Worker ready on ${host}:${port}: runs the tickets submitted to the tables ${prefix}_* of ${Cluster.shown(url)} ` +
         `(npm run triage:submit). Stop it with Ctrl-C.`
     )
-    return yield* Effect.never
-  }).pipe(
-    Effect.provide(worker),
+  }))
+
+  // runWorker watches the database too: a worker whose sessions keep being
+  // cut stops with DatabaseLost, and its tickets move to the other workers
+  yield* WorkflowEngines.runWorker(ready.pipe(Layer.provideMerge(worker))).pipe(
+    Effect.provide(Cluster.database(url)),
     Effect.catchTag("SqlError", (error) => Effect.fail(Cluster.databaseError(url, "setting up the board")(error)))
   )
 }).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
