@@ -859,7 +859,7 @@ const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, p
     },
     onSuccess: (decoded): Effect.Effect<Data_.ToolStep, unknown> =>
       Effect.suspend(() => handler.handler(decoded, { toolCallId: id, preliminary: () => Effect.void })).pipe(
-        Effect.updateContext((current: Context.Context<never>) => Context.merge(handler.context, current)),
+        Effect.updateContext((current: Context.Context<never>) => mergedContext(handler.context, current)),
         Effect.matchEffect({
           onSuccess: (value) => Effect.map(codecs.encodeSuccess(value), encoded(false)),
           onFailure: (error) =>
@@ -869,6 +869,20 @@ const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, p
         })
       )
   })
+}
+
+// The handler's services under the run's (what effect's Toolkit does per
+// call), merged once per pair of contexts: contexts are immutable, and a
+// context the fiber has not run in before costs a Map copy and a new fiber
+// context cache (effect's makeFiberContextCache) per tool call.
+const mergedContexts = new WeakMap<Context.Context<never>, WeakMap<Context.Context<never>, Context.Context<never>>>()
+
+const mergedContext = (services: Context.Context<never>, current: Context.Context<never>): Context.Context<never> => {
+  let byCurrent = mergedContexts.get(services)
+  if (byCurrent === undefined) mergedContexts.set(services, byCurrent = new WeakMap())
+  let merged = byCurrent.get(current)
+  if (merged === undefined) byCurrent.set(current, merged = Context.merge(services, current))
+  return merged
 }
 
 // Each tool's codecs, compiled once (tools are immutable values).
