@@ -844,32 +844,18 @@ const handlerInContext = (services: Context.Context<never>, tool: Tool.Any): Too
 // packages/bench/src/cpu.ts).
 const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, unknown> => {
   const codecs = codecsOf(tool)
-  const encoded = (isFailure: boolean, failureOrigin?: Tool.FailureOrigin) => (encodedResult: unknown) =>
-    toolStepOf(tool, { encodedResult, isFailure, failureOrigin })
   return Effect.matchEffect(codecs.decodeParameters(params), {
-    onFailure: (issue): Effect.Effect<Data_.ToolStep, unknown> => {
-      const error = new AiError.AiError({
-        module: "Toolkit",
-        method: `${tool.name}.handle`,
-        reason: new AiError.ToolParameterValidationError({ toolName: tool.name, description: issue.message })
-      })
-      return tool.failureMode === "error"
-        ? Effect.fail(error)
-        : Effect.map(codecs.encodeFailure(error), encoded(true, "parameters"))
-    },
+    onFailure: codecs.invalidParameters,
     onSuccess: (decoded): Effect.Effect<Data_.ToolStep, unknown> =>
-      Effect.suspend(() => handler.handler(decoded, { toolCallId: id, preliminary: () => Effect.void })).pipe(
+      Effect.suspend(() => handler.handler(decoded, { toolCallId: id, preliminary: noPreliminary })).pipe(
         Effect.updateContext((current: Context.Context<never>) => mergedContext(handler.context, current)),
-        Effect.matchEffect({
-          onSuccess: (value) => Effect.map(codecs.encodeSuccess(value), encoded(false)),
-          onFailure: (error) =>
-            tool.failureMode === "return"
-              ? Effect.map(codecs.encodeFailure(error), encoded(true, "handler"))
-              : Effect.fail(error)
-        })
+        Effect.matchEffect(codecs.handled)
       )
   })
 }
+
+// (the agent keeps the final result only)
+const noPreliminary = () => Effect.void
 
 // The handler's services under the run's (what effect's Toolkit does per
 // call), merged once per pair of contexts: contexts are immutable, and a
@@ -885,22 +871,49 @@ const mergedContext = (services: Context.Context<never>, current: Context.Contex
   return merged
 }
 
-// Each tool's codecs, compiled once (tools are immutable values).
-const codecsCache = new WeakMap<Tool.Any, {
+// Each tool's codecs, compiled once (tools are immutable values), and what
+// follows a direct handler call, made once per tool too (no closures per call).
+interface Codecs {
   readonly decodeParameters: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
-  readonly encodeSuccess: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
-  readonly encodeFailure: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
-}>()
+  readonly invalidParameters: (issue: Schema.SchemaError) => Effect.Effect<Data_.ToolStep, unknown>
+  readonly handled: {
+    readonly onSuccess: (value: unknown) => Effect.Effect<Data_.ToolStep, unknown>
+    readonly onFailure: (error: unknown) => Effect.Effect<Data_.ToolStep, unknown>
+  }
+}
 
-const codecsOf = (tool: Tool.Any) => {
+const codecsCache = new WeakMap<Tool.Any, Codecs>()
+
+const codecsOf = (tool: Tool.Any): Codecs => {
   let codecs = codecsCache.get(tool)
   if (codecs === undefined) {
+    const encodeSuccess = Schema.encodeUnknownEffect(tool.successSchema as Schema.Codec<unknown, unknown>)
+    const encodeFailure = Schema.encodeUnknownEffect(Tool.failureResultSchema(tool) as unknown as Schema.Codec<unknown, unknown>)
+    const succeeded = (encodedResult: unknown) => toolStepOf(tool, { encodedResult, isFailure: false })
+    const failed = (failureOrigin: Tool.FailureOrigin) => (encodedResult: unknown) =>
+      toolStepOf(tool, { encodedResult, isFailure: true, failureOrigin })
+    const failedParameters = failed("parameters"), failedHandler = failed("handler")
     codecs = {
       decodeParameters: Schema.isSchema(tool.parametersSchema)
         ? Schema.decodeUnknownEffect(tool.parametersSchema as Schema.Codec<unknown, unknown>)
         : Effect.succeed,
-      encodeSuccess: Schema.encodeUnknownEffect(tool.successSchema as Schema.Codec<unknown, unknown>),
-      encodeFailure: Schema.encodeUnknownEffect(Tool.failureResultSchema(tool) as unknown as Schema.Codec<unknown, unknown>)
+      invalidParameters: (issue) => {
+        const error = new AiError.AiError({
+          module: "Toolkit",
+          method: `${tool.name}.handle`,
+          reason: new AiError.ToolParameterValidationError({ toolName: tool.name, description: issue.message })
+        })
+        return tool.failureMode === "error"
+          ? Effect.fail(error)
+          : Effect.map(encodeFailure(error), failedParameters)
+      },
+      handled: {
+        onSuccess: (value) => Effect.map(encodeSuccess(value), succeeded),
+        onFailure: (error) =>
+          tool.failureMode === "return"
+            ? Effect.map(encodeFailure(error), failedHandler)
+            : Effect.fail(error)
+      }
     }
     codecsCache.set(tool, codecs)
   }
