@@ -81,7 +81,7 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
       { side: `${names.raw}, stream: true`, stats: stream.raw! },
       { side: streamSide, stats: stream.ours! },
       { side: `${names.vercel}: streamText`, stats: stream.vercel! }
-    ], { side: streamSide, medianRatio: 1.1 })
+    ], { side: streamSide, medianRatio: 1.0 })
 
     // 5-step tool loop
     const loop = await compare(
@@ -92,7 +92,7 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
       { side: `hand-written loop on the ${names.raw}`, stats: loop.raw! },
       { side: `${names.ours}: Agent`, stats: loop.ours! },
       { side: `${names.vercel}: generateText + tools`, stats: loop.vercel! }
-    ], { side: `${names.ours}: Agent`, medianRatio: 1.1 })
+    ], { side: `${names.ours}: Agent`, medianRatio: 1.05 })
 
     // the same loop streamed: every step a stream, its text deltas consumed as they come
     const streamedLoop = await compare(
