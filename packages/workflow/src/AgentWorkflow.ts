@@ -20,6 +20,9 @@
  *
  * The engine is effect's (`effect/workflow`, marked unstable upstream): this
  * module's API is the stable surface; `WorkflowEngines` gives the layers.
+ * On a cluster engine, a call that cannot reach the engine's database fails
+ * with `WorkflowEngines.EngineUnavailable` (after the layer's
+ * `unavailableAfter` at most) instead of dying with effect's SQL error.
  *
  * @example
  * ```ts
@@ -43,6 +46,7 @@ import { createHash } from "node:crypto"
 import { Effect, Exit, type Layer, Option, Schema } from "effect"
 import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
 import { Approvals, type Waiting } from "./Approvals.ts"
+import { type EngineUnavailable, guard } from "./internal/engineDatabase.ts"
 import * as WorkflowJournal from "./WorkflowJournal.ts"
 
 /**
@@ -297,7 +301,10 @@ export const make: {
 
 /**
  * Starts run `runId` (or joins it when it exists) and waits for its answer,
- * through suspensions.
+ * through suspensions. On a cluster engine it fails with
+ * `WorkflowEngines.EngineUnavailable` when the database is lost while it
+ * waits (no check answered for the layer's `unavailableAfter`); the run
+ * itself goes on with the workers, and `run` can join it again.
  *
  * @since 0.1.0
  */
@@ -305,8 +312,8 @@ export const run = <In, Out, R>(
   self: AgentWorkflow<In, Out, R>,
   runId: string,
   input: In
-): Effect.Effect<Out, Agent.AgentError, Engine> =>
-  self.execute(runId, input, false) as Effect.Effect<Out, Agent.AgentError, Engine>
+): Effect.Effect<Out, Agent.AgentError | EngineUnavailable, Engine> =>
+  guard("run", self.execute(runId, input, false) as Effect.Effect<Out, Agent.AgentError, Engine>, "watch")
 
 /**
  * Starts run `runId` (nothing happens when it exists) and returns its
@@ -318,8 +325,8 @@ export const start = <In, Out, R>(
   self: AgentWorkflow<In, Out, R>,
   runId: string,
   input: In
-): Effect.Effect<string, never, Engine> =>
-  self.execute(runId, input, true) as Effect.Effect<string, never, Engine>
+): Effect.Effect<string, EngineUnavailable, Engine> =>
+  guard("start", self.execute(runId, input, true) as Effect.Effect<string, never, Engine>, "call")
 
 /**
  * Where run `runId` stands.
@@ -329,14 +336,18 @@ export const start = <In, Out, R>(
 export const status = <In, Out, R>(
   self: AgentWorkflow<In, Out, R>,
   runId: string
-): Effect.Effect<Status<Out>, never, Engine | Approvals> =>
-  Effect.gen(function*() {
-    const result = yield* self.poll(runId)
-    if (Option.isNone(result)) return { _tag: "Pending" } as const
-    if (result.value._tag === "Complete") return { _tag: "Completed", exit: result.value.exit } as const
-    const approvals = yield* Approvals
-    return { _tag: "Suspended", waiting: yield* approvals.waiting(self.name, runId) } as const
-  })
+): Effect.Effect<Status<Out>, EngineUnavailable, Engine | Approvals> =>
+  guard(
+    "status",
+    Effect.gen(function*() {
+      const result = yield* self.poll(runId)
+      if (Option.isNone(result)) return { _tag: "Pending" } as const
+      if (result.value._tag === "Complete") return { _tag: "Completed", exit: result.value.exit } as const
+      const approvals = yield* Approvals
+      return { _tag: "Suspended", waiting: yield* approvals.waiting(self.name, runId) } as const
+    }),
+    "call"
+  )
 
 /**
  * The tool call run `runId` waits for, if any.
@@ -346,8 +357,8 @@ export const status = <In, Out, R>(
 export const waiting = <In, Out, R>(
   self: AgentWorkflow<In, Out, R>,
   runId: string
-): Effect.Effect<Waiting | undefined, never, Approvals> =>
-  Effect.flatMap(Approvals, (approvals) => approvals.waiting(self.name, runId))
+): Effect.Effect<Waiting | undefined, EngineUnavailable, Approvals> =>
+  guard("waiting", Effect.flatMap(Approvals, (approvals) => approvals.waiting(self.name, runId)), "call")
 
 /**
  * Answers the approval run `runId` waits for, from any process: refused
@@ -360,8 +371,17 @@ export const decide = <In, Out, R>(
   runId: string,
   callId: string,
   decision: Agent.Decision
-): Effect.Effect<void, ApprovalRefused, Engine | Approvals> =>
-  Effect.gen(function*() {
+): Effect.Effect<void, ApprovalRefused | EngineUnavailable, Engine | Approvals> =>
+  decideAs("decide", self, runId, callId, decision)
+
+const decideAs = <In, Out, R>(
+  operation: string,
+  self: AgentWorkflow<In, Out, R>,
+  runId: string,
+  callId: string,
+  decision: Agent.Decision
+): Effect.Effect<void, ApprovalRefused | EngineUnavailable, Engine | Approvals> =>
+  guard(operation, Effect.gen(function*() {
     const approvals = yield* Approvals
     const waiting = yield* approvals.waiting(self.name, runId)
     if (waiting === undefined || waiting.callId !== callId) {
@@ -376,7 +396,7 @@ export const decide = <In, Out, R>(
       token: DurableDeferred.tokenFromExecutionId(deferred, { workflow: self.workflow, executionId: waiting.executionId }),
       exit: Exit.succeed(decision)
     })
-  })
+  }), "call")
 
 /**
  * Approves the tool call `callId` that run `runId` waits for.
@@ -387,7 +407,8 @@ export const approve = <In, Out, R>(
   self: AgentWorkflow<In, Out, R>,
   runId: string,
   callId: string
-): Effect.Effect<void, ApprovalRefused, Engine | Approvals> => decide(self, runId, callId, Agent.approve)
+): Effect.Effect<void, ApprovalRefused | EngineUnavailable, Engine | Approvals> =>
+  decideAs("approve", self, runId, callId, Agent.approve)
 
 /**
  * Denies the tool call `callId` that run `runId` waits for; the model is told,
@@ -400,4 +421,5 @@ export const deny = <In, Out, R>(
   runId: string,
   callId: string,
   reason?: string
-): Effect.Effect<void, ApprovalRefused, Engine | Approvals> => decide(self, runId, callId, Agent.deny(reason))
+): Effect.Effect<void, ApprovalRefused | EngineUnavailable, Engine | Approvals> =>
+  decideAs("deny", self, runId, callId, Agent.deny(reason))

@@ -42,7 +42,37 @@ import type { SocketServer } from "effect/socket"
 import { SqlClient, type SqlError } from "effect/sql"
 import { WorkflowEngine } from "effect/workflow"
 import * as Approvals from "./Approvals.ts"
+import * as EngineDatabase from "./internal/engineDatabase.ts"
 import * as Watchdog from "./internal/watchdog.ts"
+
+/**
+ * A call of `AgentWorkflow` (`status`, `start`, `run`, `waiting`, `approve`,
+ * `deny`, `decide`) on a cluster engine could not reach the engine's
+ * database: the connection was refused or lost, or nothing answered within
+ * the layer's `unavailableAfter` (default 30 seconds). Its message names the
+ * database (URL, password masked) and what to check; call again once the
+ * database is back. Other defects are not turned into it.
+ *
+ * @example
+ * ```ts
+ * import { AgentWorkflow, WorkflowEngines } from "@effect-harness/workflow"
+ * import { Effect } from "effect"
+ *
+ * declare const Support: AgentWorkflow.AgentWorkflow<string, string, never>
+ *
+ * const status = AgentWorkflow.status(Support, "ticket-42").pipe(
+ *   Effect.catchTag("EngineUnavailable", (error) => Effect.logError(error.message))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const EngineUnavailable = EngineDatabase.EngineUnavailable
+
+/**
+ * @since 0.1.0
+ */
+export type EngineUnavailable = EngineDatabase.EngineUnavailable
 
 /**
  * effect's in-memory workflow engine with an in-memory approvals store: runs
@@ -65,6 +95,15 @@ export interface ClusterOptions {
   readonly prefix?: string | undefined
   /** effect's sharding settings (lock intervals, shards per group, ...), over its defaults. */
   readonly sharding?: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
+  /**
+   * How long a call of `AgentWorkflow` goes without reaching the database
+   * before it fails with {@link EngineUnavailable} (default 30 seconds): a
+   * call that answers once (`status`, `start`, `waiting`, `approve`) must
+   * answer within it; `run` waits as long as its run takes, but fails when
+   * the database answers no check for that long. A refused or lost
+   * connection fails the call at once.
+   */
+  readonly unavailableAfter?: Duration.Input | undefined
 }
 
 const storage = (prefix: string, config: Layer.Layer<ShardingConfig.ShardingConfig>) =>
@@ -84,7 +123,7 @@ export const layerWorker = (
   options: ClusterOptions & { readonly host?: string | undefined; readonly port: number }
 ): Layer.Layer<
   WorkflowEngine.WorkflowEngine | Approvals.Approvals | Sharding.Sharding,
-  SocketServer.SocketServerError | Config.ConfigError,
+  SocketServer.SocketServerError | Config.ConfigError | EngineUnavailable,
   SqlClient.SqlClient
 > => {
   const prefix = options.prefix ?? "cluster"
@@ -93,7 +132,8 @@ export const layerWorker = (
   return ClusterWorkflowEngine.layer.pipe(
     Layer.provideMerge(NodeClusterSocket.layer({ storage: "byo", shardingConfig: sharding })),
     Layer.provideMerge(storage(prefix, ShardingConfig.layer(sharding))),
-    Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` }))
+    Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` })),
+    (engine) => EngineDatabase.provide(engine, options.unavailableAfter)
   )
 }
 
@@ -200,13 +240,15 @@ export const runWorker = <ROut, E, RIn>(
 
 /**
  * A client: starts runs, reads their status and answers approvals, without
- * running any (it holds no shards).
+ * running any (it holds no shards). Its calls fail with
+ * {@link EngineUnavailable} when they cannot reach the database (see
+ * `unavailableAfter`).
  *
  * @since 0.1.0
  */
 export const layerClient = (options?: ClusterOptions): Layer.Layer<
   WorkflowEngine.WorkflowEngine | Approvals.Approvals,
-  Config.ConfigError,
+  Config.ConfigError | EngineUnavailable,
   SqlClient.SqlClient
 > => {
   const prefix = options?.prefix ?? "cluster"
@@ -214,7 +256,8 @@ export const layerClient = (options?: ClusterOptions): Layer.Layer<
   return ClusterWorkflowEngine.layer.pipe(
     Layer.provide(NodeClusterSocket.layer({ storage: "byo", clientOnly: true, shardingConfig: sharding })),
     Layer.provide(storage(prefix, ShardingConfig.layer(sharding))),
-    Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` }))
+    Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` })),
+    (engine) => EngineDatabase.provide(engine, options?.unavailableAfter)
   )
 }
 
@@ -226,7 +269,7 @@ export const layerClient = (options?: ClusterOptions): Layer.Layer<
  */
 export const layerSingle = (options?: ClusterOptions): Layer.Layer<
   WorkflowEngine.WorkflowEngine | Approvals.Approvals | Sharding.Sharding,
-  never,
+  EngineUnavailable,
   SqlClient.SqlClient
 > => {
   const prefix = options?.prefix ?? "cluster"
@@ -239,7 +282,8 @@ export const layerSingle = (options?: ClusterOptions): Layer.Layer<
       )
     ),
     Layer.provideMerge(storage(prefix, config)),
-    Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` }))
+    Layer.merge(Approvals.layerSql({ table: `${prefix}_approvals` })),
+    (engine) => EngineDatabase.provide(engine, options?.unavailableAfter)
   )
 }
 
