@@ -15,7 +15,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type FSWatcher, mkdirSync, readFileSync, statSync, watch } from "node:fs"
-import { type AddressInfo, createServer } from "node:net"
+import { type AddressInfo, connect, createServer, type Socket } from "node:net"
 import { join } from "node:path"
 import { databaseUrl, describeTarget, isCI, probe, uniquePrefix, withSql } from "./support/pg.ts"
 import { readResults, ticketIds } from "./support/results.ts"
@@ -157,6 +157,51 @@ if (!server.ok) {
       } finally {
         taken.close()
       }
+    })
+
+    it("a database lost while submit follows its batch is one line naming it, the password masked", async () => {
+      // submit reaches PostgreSQL through a proxy of the test's, closed once the batch is submitted
+      const target = new URL(databaseUrl())
+      const sockets = new Set<Socket>()
+      const proxy = createServer((client) => {
+        const upstream = connect(Number(target.port || 5432), target.hostname)
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on("error", () => {})
+        }
+        client.pipe(upstream).pipe(client)
+        client.on("close", () => upstream.destroy())
+        upstream.on("close", () => client.destroy())
+      })
+      await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
+      const port = (proxy.address() as AddressInfo).port
+      const url = new URL(target)
+      url.hostname = "127.0.0.1"
+      url.port = String(port)
+      url.password = "hunter2"
+      const out = join(tempDir("scale-lost"), "out")
+      // no worker: the batch stays with the engine while submit follows it
+      const submit = start("triage/submit", ["--prefix", `${prefix}_lost`, "--out", out, "--batch", "lost-test"], {
+        env: { DATABASE_URL: url.toString() }
+      })
+      try {
+        await submit.waitFor((stdout) => /^Submitted batch lost-test/m.test(stdout), startMs)
+      } finally {
+        proxy.close()
+        for (const socket of sockets) socket.destroy()
+      }
+      const { code } = await Promise.race([
+        submit.exit,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`submit did not stop:\n${submit.stdout()}\n${submit.stderr()}`)), startMs)
+        )
+      ])
+      assert.strictEqual(code, 1, submit.stderr())
+      const line = oneLineError(submit.stderr())
+      console.log(line)
+      assert.include(line, `PostgreSQL at postgres://postgres:***@127.0.0.1:${port}/`)
+      assert.include(line, "DATABASE_URL")
+      assert.notInclude(submit.stderr() + submit.stdout(), "hunter2")
     })
 
     it("two workers, one killed mid-batch: the batch completes as npm start's, each draft written once", async () => {

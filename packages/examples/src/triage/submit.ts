@@ -168,6 +168,15 @@ const program = Effect.gen(function*() {
     )),
     Effect.catchTags({
       SqlError: (error) => Effect.fail(Cluster.databaseError(url, `following batch ${batch}`)(error)),
+      // the engine's calls (status, start) lost the database
+      EngineUnavailable: (error) =>
+        Effect.fail(
+          new Cli.ExampleError({
+            message: `Lost PostgreSQL at ${Cluster.shown(url)} while following batch ${batch} ` +
+              `(${Cli.oneLine(error.detail, 160)}): is it running? Check DATABASE_URL; the workers go on, ` +
+              `and the same command follows the batch again`
+          })
+        ),
       SchemaError: (error) =>
         Effect.fail(
           new Cli.ExampleError({
