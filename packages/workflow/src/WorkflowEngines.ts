@@ -60,8 +60,11 @@ import * as Watchdog from "./internal/watchdog.ts"
  *
  * declare const Support: AgentWorkflow.AgentWorkflow<string, string, never>
  *
+ * const report = (error: WorkflowEngines.EngineUnavailable) =>
+ *   Effect.logError(`${error.operation} on ${error.database}: ${error.detail}`)
+ *
  * const status = AgentWorkflow.status(Support, "ticket-42").pipe(
- *   Effect.catchTag("EngineUnavailable", (error) => Effect.logError(error.message))
+ *   Effect.catchTag("EngineUnavailable", report)
  * )
  * ```
  *
