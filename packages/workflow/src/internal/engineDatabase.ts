@@ -164,23 +164,23 @@ const guardWith = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   bound: "call" | "watch"
 ): Effect.Effect<A, E | EngineUnavailable, R> => {
-    const unavailable = (detail: string) => new EngineUnavailable({ operation, database: db.database, detail })
-    const typed = Effect.catchCause(effect, (cause): Effect.Effect<never, E | EngineUnavailable> => {
-      const lost = cause.reasons.find((reason) => Cause.isDieReason(reason) && isStorageFailure(reason.defect))
-      return lost !== undefined && Cause.isDieReason(lost)
-        ? Effect.fail(unavailable(detailOf(lost.defect)))
-        : Effect.failCause(cause)
-    })
-    const after = Duration.format(db.unavailableAfter)
-    if (bound === "call") {
-      return typed.pipe(
-        Effect.timeoutOrElse({
-          duration: db.unavailableAfter,
-          orElse: () => Effect.fail(unavailable(`no answer within ${after}`))
-        })
-      )
-    }
-    return Effect.raceFirst(typed, watch(db, () => unavailable(`no answer to a check for ${after}`)))
+  const unavailable = (detail: string) => new EngineUnavailable({ operation, database: db.database, detail })
+  const typed = Effect.catchCause(effect, (cause): Effect.Effect<never, E | EngineUnavailable> => {
+    const lost = cause.reasons.find((reason) => Cause.isDieReason(reason) && isStorageFailure(reason.defect))
+    return lost !== undefined && Cause.isDieReason(lost)
+      ? Effect.fail(unavailable(detailOf(lost.defect)))
+      : Effect.failCause(cause)
+  })
+  const after = Duration.format(db.unavailableAfter)
+  if (bound === "call") {
+    return typed.pipe(
+      Effect.timeoutOrElse({
+        duration: db.unavailableAfter,
+        orElse: () => Effect.fail(unavailable(`no answer within ${after}`))
+      })
+    )
+  }
+  return Effect.raceFirst(typed, watch(db, () => unavailable(`no answer to a check for ${after}`)))
 }
 
 /** Fails once the database has answered no check for `unavailableAfter`. */
