@@ -17,7 +17,7 @@ import { Effect } from "effect"
 import { type FSWatcher, mkdirSync, readFileSync, statSync, watch } from "node:fs"
 import { type AddressInfo, connect, createServer, type Socket } from "node:net"
 import { join } from "node:path"
-import { databaseUrl, describeTarget, isCI, probe, uniquePrefix, withSql } from "./support/pg.ts"
+import { databaseUrl, probe, requirePostgres, uniquePrefix, withSql } from "./support/pg.ts"
 import { readResults, ticketIds } from "./support/results.ts"
 import { oneLineError, run, type Run, start, tempDir } from "./support/spawn.ts"
 
@@ -100,37 +100,7 @@ describe("npm run triage:worker / triage:submit without a database", () => {
 const server = await probe()
 const prefix = uniquePrefix("triage")
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe("npm run triage:worker / triage:submit (PostgreSQL)", () => {
-    it("a worker whose port is taken is one line saying so", async () => {
-      const taken = createServer()
-      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
-      const port = (taken.address() as AddressInfo).port
-      try {
-        const result = await run("triage/worker", ["--prefix", prefix, "--port", String(port)], {
-          env: { DATABASE_URL: databaseUrl() }
-        })
-        assert.strictEqual(result.code, 1, result.stderr)
-        assert.include(oneLineError(result.stderr), `Cannot listen for the other workers: Error: listen EADDRINUSE`)
-        assert.include(result.stderr, "pass another --port or --host")
-      } finally {
-        taken.close()
-      }
-    })
-
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the scaled-out triage test (set CI=true to fail instead): ${reason}`)
-    describe.skip("npm run triage:worker / triage:submit (PostgreSQL)", () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, "npm run triage:worker / triage:submit (PostgreSQL)", "the scaled-out triage test")) {
   const workers: Array<Run> = []
   afterAll(async () => {
     for (const worker of workers) worker.child.kill("SIGKILL")

@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import * as ConversationStoreSuite from "@effect-harness/testing/ConversationStoreSuite"
-import { describeTarget, isCI, pgConfig, probe, testSchema, withSql } from "./support/pg.ts"
+import { pgConfig, probe, requirePostgres, testSchema, withSql } from "./support/pg.ts"
 
 const server = await probe()
 const table = `${testSchema}.conversations`
@@ -15,21 +15,7 @@ const store = () =>
     (context) => Context.get(context, ConversationStore.ConversationStore)
   )
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe("PgConversationStore", () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the PostgreSQL tests (set CI=true to fail instead): ${reason}`)
-    describe.skip("PgConversationStore", () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, "PgConversationStore", "the PostgreSQL tests")) {
   beforeAll(() => Effect.runPromise(withSql((sql) => sql`CREATE SCHEMA ${sql(testSchema)}`)))
   afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(testSchema)} CASCADE`)))
 

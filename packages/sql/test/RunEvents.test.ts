@@ -4,31 +4,16 @@
  * is an hour). See @effect-harness/testing/RunEventsSuite.
  */
 import { PgRunStore } from "@effect-harness/sql"
-import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import * as RunEventsSuite from "@effect-harness/testing/RunEventsSuite"
 import type * as PgStore from "./fixtures/pgStore.ts"
-import { describeTarget, isCI, pgConfig, probe, withSql } from "./support/pg.ts"
+import { pgConfig, probe, requirePostgres, withSql } from "./support/pg.ts"
 
 const server = await probe()
 const schema = `eh_events_${process.pid}_${Date.now().toString(36)}`
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe("RunEvents (PostgreSQL)", () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the PostgreSQL event stream tests (set CI=true to fail instead): ${reason}`)
-    describe.skip("RunEvents (PostgreSQL)", () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, "RunEvents (PostgreSQL)", "the PostgreSQL event stream tests")) {
   beforeAll(() => Effect.runPromise(withSql((sql) => sql`CREATE SCHEMA ${sql(schema)}`)))
   afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)))
 

@@ -4,31 +4,17 @@
  * writes, and at random moments), then resumed to completion. See
  * @effect-harness/testing/CrashDriver.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import * as CrashDriver from "@effect-harness/testing/CrashDriver"
 import type * as PgStore from "./fixtures/pgStore.ts"
-import { describeTarget, isCI, pgConfig, probe, withSql } from "./support/pg.ts"
+import { pgConfig, probe, requirePostgres, withSql } from "./support/pg.ts"
 
 const server = await probe()
 const schema = `eh_crash_${process.pid}_${Date.now().toString(36)}`
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe("crash test: PostgreSQL store", () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the PostgreSQL crash test (set CI=true to fail instead): ${reason}`)
-    describe.skip("crash test: PostgreSQL store", () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, "crash test: PostgreSQL store", "the PostgreSQL crash test")) {
   beforeAll(() => Effect.runPromise(withSql((sql) => sql`CREATE SCHEMA ${sql(schema)}`)))
   afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)))
 

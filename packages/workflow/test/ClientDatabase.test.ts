@@ -19,7 +19,7 @@ import { KeyValueStore } from "effect/persistence"
 import { SqlClient, type SqlError } from "effect/sql"
 import { connect, createServer, type Server, type Socket } from "node:net"
 import { afterAll } from "vitest"
-import { clientLayer, describeTarget, isCI, pgConfig, probe, uniquePrefix, withSql } from "./support/pg.ts"
+import { clientLayer, pgConfig, probe, requirePostgres, uniquePrefix, withSql } from "./support/pg.ts"
 
 const server = await probe()
 const title = "AgentWorkflow calls of a client whose database cannot be reached (PostgreSQL)"
@@ -142,21 +142,7 @@ const dropTables = withSql((sql) =>
   })
 )
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe(title, () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the client database tests (set CI=true to fail instead): ${reason}`)
-    describe.skip(title, () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, title, "the client database tests")) {
   afterAll(() => Effect.runPromise(dropTables))
 
   describe(title, () => {

@@ -12,7 +12,7 @@ import { Effect, Layer, Schema } from "effect"
 import { Tool, Toolkit } from "effect/ai"
 import { afterAll } from "vitest"
 import * as Shop from "@effect-harness/testing/DurableShop"
-import { clientLayer, describeTarget, isCI, probe, uniquePrefix, withSql } from "./support/pg.ts"
+import { clientLayer, probe, requirePostgres, uniquePrefix, withSql } from "./support/pg.ts"
 
 const server = await probe()
 const prefix = uniquePrefix("wf")
@@ -55,21 +55,7 @@ const dropTables = withSql((sql) =>
   })
 )
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe("AgentWorkflow on the cluster engine (PostgreSQL)", () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the cluster engine tests (set CI=true to fail instead): ${reason}`)
-    describe.skip("AgentWorkflow on the cluster engine (PostgreSQL)", () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, "AgentWorkflow on the cluster engine (PostgreSQL)", "the cluster engine tests")) {
   afterAll(() => Effect.runPromise(dropTables))
 
   const engine = WorkflowEngines.layerSingle({ prefix, sharding: { entityMessagePollInterval: "100 millis" } })

@@ -18,7 +18,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { afterAll } from "vitest"
 import * as Desk from "./support/desk.ts"
-import { clientLayer, describeTarget, isCI, probe, uniquePrefix } from "./support/pg.ts"
+import { clientLayer, probe, requirePostgres, uniquePrefix } from "./support/pg.ts"
 import {
   dropTables,
   eventually,
@@ -42,21 +42,7 @@ const completeMs = setting("MULTIWORKER_COMPLETE_MS", 240_000)
 
 const title = "approvals across processes (PostgreSQL)"
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe(title, () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the approvals across processes (set CI=true to fail instead): ${reason}`)
-    describe.skip(title, () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, title, "the approvals across processes")) {
   const workers = [1, 2].map((index) => makeWorker(index, 45_000 + (process.pid % 1000) * 2 + index - 1))
   afterAll(async () => {
     for (const worker of workers) worker.process?.kill("SIGKILL")

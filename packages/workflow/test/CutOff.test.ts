@@ -25,7 +25,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll } from "vitest"
-import { clientLayer, describeTarget, isCI, probe, uniquePrefix } from "./support/pg.ts"
+import { clientLayer, probe, requirePostgres, uniquePrefix } from "./support/pg.ts"
 import {
   dropTables,
   eventually,
@@ -61,21 +61,7 @@ const lastStep = "5"
 const lockExpiration = "6 seconds"
 const watchdog = { checkEvery: "1 second", giveUpAfter: lockExpiration }
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe(title, () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the cut-off worker test (set CI=true to fail instead): ${reason}`)
-    describe.skip(title, () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, title, "the cut-off worker test")) {
   const workers = [1, 2].map((index) => makeWorker(index, 47_000 + (process.pid % 1000) * 2 + index - 1))
   const applicationName = (worker: Worker) => `${prefix}_w${worker.index}`
   afterAll(async () => {

@@ -22,7 +22,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { afterAll } from "vitest"
 import * as Shop from "./support/shop.ts"
-import { clientLayer, describeTarget, isCI, probe, uniquePrefix, withSql } from "./support/pg.ts"
+import { clientLayer, probe, requirePostgres, uniquePrefix, withSql } from "./support/pg.ts"
 import {
   dropTables,
   makeWorker,
@@ -47,21 +47,7 @@ const recordMs = setting("MULTIWORKER_RECORD_MS", 20_000)
 const startWorker = (worker: Worker, latencyMs: number) =>
   start(worker, { prefix, log: logTable, latencyMs, pg: pgTarget() }, startMs)
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe("multi-worker SIGKILL suite (PostgreSQL)", () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the multi-worker SIGKILL suite (set CI=true to fail instead): ${reason}`)
-    describe.skip("multi-worker SIGKILL suite (PostgreSQL)", () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, "multi-worker SIGKILL suite (PostgreSQL)", "the multi-worker SIGKILL suite")) {
   const workers: Array<Worker> = [0, 1, 2].map((index) => makeWorker(index, 42_000 + (process.pid % 1000) * 3 + index))
   afterAll(async () => {
     for (const worker of workers) worker.process?.kill("SIGKILL")

@@ -13,7 +13,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { createServer } from "node:net"
-import { clientLayer, describeTarget, isCI, pgConfig, probe } from "./support/pg.ts"
+import { clientLayer, pgConfig, probe, requirePostgres } from "./support/pg.ts"
 
 const server = await probe()
 const title = "WorkflowEngines.runWorker (PostgreSQL)"
@@ -28,21 +28,7 @@ const stoppable = () => {
 
 class Unbuildable extends Schema.TaggedError<Unbuildable>()("Unbuildable", {}) {}
 
-if (!server.ok) {
-  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
-  if (isCI) {
-    describe(title, () => {
-      it("needs a PostgreSQL server when CI=true", () => {
-        assert.fail(reason)
-      })
-    })
-  } else {
-    console.log(`Skipping the runWorker tests (set CI=true to fail instead): ${reason}`)
-    describe.skip(title, () => {
-      it("needs a PostgreSQL server", () => {})
-    })
-  }
-} else {
+if (requirePostgres(server, title, "the runWorker tests")) {
   describe(title, () => {
     it.live("runs while its sessions last; stopped from outside, its layer stops", () =>
       Effect.gen(function*() {

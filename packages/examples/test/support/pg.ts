@@ -6,7 +6,7 @@
  */
 import { pgConfig } from "../../../sql/test/support/pg.ts"
 
-export { describeTarget, isCI, probe, withSql } from "../../../sql/test/support/pg.ts"
+export { describeTarget, isCI, probe, requirePostgres, withSql } from "../../../sql/test/support/pg.ts"
 
 /** A table prefix of this test file's own, so runs never meet. */
 export const uniquePrefix = (name: string) => `eh_${name}_${process.pid}_${Date.now().toString(36)}`

@@ -4,6 +4,7 @@
  * test). A missing server skips the tests with a printed reason, except with
  * `CI=true`, where it fails them.
  */
+import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Exit, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -42,6 +43,39 @@ export const probe = async (): Promise<{ readonly ok: true } | { readonly ok: fa
 }
 
 export const isCI = env.CI === "true"
+
+/**
+ * Whether the tests that need the server can be declared. Without a server it
+ * declares, under `title`, one test that fails with CI=true (the server is
+ * required there) or a skipped suite otherwise, saying why, and returns false.
+ *
+ * @example
+ * const server = await probe()
+ * if (requirePostgres(server, "PgRunStore", "the PgRunStore tests")) {
+ *   describe("PgRunStore", () => {...})
+ * }
+ */
+export const requirePostgres = (
+  server: { readonly ok: true } | { readonly ok: false; readonly reason: string },
+  title: string,
+  what: string
+): boolean => {
+  if (server.ok) return true
+  const reason = `no PostgreSQL at ${describeTarget}: ${server.reason.split("\n")[0]}`
+  if (isCI) {
+    describe(title, () => {
+      it("needs a PostgreSQL server when CI=true", () => {
+        assert.fail(reason)
+      })
+    })
+  } else {
+    console.log(`Skipping ${what} (set CI=true to fail instead): ${reason}`)
+    describe.skip(title, () => {
+      it("needs a PostgreSQL server", () => {})
+    })
+  }
+  return false
+}
 
 /** A schema of its own for this test run, so parallel runs do not collide. */
 export const testSchema = `eh_test_${process.pid}_${Date.now().toString(36)}`

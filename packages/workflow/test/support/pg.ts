@@ -3,6 +3,6 @@
  * user postgres, database test, or DATABASE_URL / PG* variables), and a table
  * prefix of their own per test file so runs never meet.
  */
-export { clientLayer, describeTarget, isCI, pgConfig, probe, withSql } from "../../../sql/test/support/pg.ts"
+export { clientLayer, describeTarget, isCI, pgConfig, probe, requirePostgres, withSql } from "../../../sql/test/support/pg.ts"
 
 export const uniquePrefix = (name: string) => `eh_${name}_${process.pid}_${Date.now().toString(36)}`
