@@ -403,15 +403,13 @@ const preparedNow = <O>(run: Run<O>): { readonly messages: ReadonlyArray<Prompt.
     ? { messages: run.config.fixed.concat(run.history.readNow()), tokens: 0 }
     : undefined
 
-// The request's messages: the history, or the window's view of it (trimmed
-// or compacted, with an event for each).
+// The request's messages when they need an effect (see preparedNow): the
+// history read from its store, or the window's view of it (trimmed or
+// compacted, with an event for each).
 function* prepare<O>(run: Run<O>, force: boolean): Step<{ readonly messages: ReadonlyArray<Prompt.Message>; readonly tokens: number }> {
   const { config, history, window } = run
-  if (window === undefined) {
-    // a copy: the request must not change as the history grows
-    const messages = history.readNow !== undefined ? history.readNow() : yield* history.read
-    return { messages: config.fixed.concat(messages), tokens: 0 }
-  }
+  // (a copy: the request must not change as the history grows)
+  if (window === undefined) return { messages: config.fixed.concat(yield* history.read), tokens: 0 }
   const prepared = yield* window.prepare(history.owner, { fixed: config.fixed, history: yield* history.read, tools: config.tools, force }).pipe(
     // a summarizer that fails recoverably was tried once (retry the summarizer to retry it)
     Effect.catchIf(
