@@ -7,8 +7,7 @@ import { PgRunStore } from "@effect-harness/sql"
 import { Effect } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import * as RunEventsSuite from "@effect-harness/testing/RunEventsSuite"
-import type * as PgStore from "./fixtures/pgStore.ts"
-import { pgConfig, probe, requirePostgres, withSql } from "./support/pg.ts"
+import { childStore, pgConfig, probe, requirePostgres, withSql } from "./support/pg.ts"
 
 const server = await probe()
 const schema = `eh_events_${process.pid}_${Date.now().toString(36)}`
@@ -17,22 +16,10 @@ if (requirePostgres(server, "RunEvents (PostgreSQL)", "the PostgreSQL event stre
   beforeAll(() => Effect.runPromise(withSql((sql) => sql`CREATE SCHEMA ${sql(schema)}`)))
   afterAll(() => Effect.runPromise(withSql((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)))
 
-  const url = process.env.DATABASE_URL
   RunEventsSuite.suite({
     name: "PostgreSQL",
     store: PgRunStore.layer({ ...pgConfig, table: `${schema}.journal` }),
-    childStore: {
-      module: new URL("./fixtures/pgStore.ts", import.meta.url).href,
-      options: {
-        table: `${schema}.journal`,
-        url: url !== undefined && url.length > 0 ? url : undefined,
-        host: pgConfig.host ?? "127.0.0.1",
-        port: pgConfig.port ?? 5432,
-        username: pgConfig.username ?? "postgres",
-        database: pgConfig.database ?? "test",
-        password: process.env.PGPASSWORD
-      } satisfies PgStore.Options
-    },
+    childStore: childStore(`${schema}.journal`),
     pollInterval: "1 hour"
   })
 }

@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Exit, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
+import type * as PgStore from "../fixtures/pgStore.ts"
 
 const env = process.env
 
@@ -84,3 +85,21 @@ export const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, 
   Effect.gen(function*() {
     return yield* f(yield* SqlClient.SqlClient)
   }).pipe(Effect.provide(clientLayer))
+
+/**
+ * The store a child process opens on table `table` (fixtures/pgStore.ts, with
+ * these tests' connection settings), for the crash driver and the event
+ * stream suite.
+ */
+export const childStore = (table: string): { readonly module: string; readonly options: PgStore.Options } => ({
+  module: new URL("../fixtures/pgStore.ts", import.meta.url).href,
+  options: {
+    table,
+    url: env.DATABASE_URL !== undefined && env.DATABASE_URL.length > 0 ? env.DATABASE_URL : undefined,
+    host: pgConfig.host ?? "127.0.0.1",
+    port: pgConfig.port ?? 5432,
+    username: pgConfig.username ?? "postgres",
+    database: pgConfig.database ?? "test",
+    password: env.PGPASSWORD
+  }
+})

@@ -12,7 +12,7 @@ import { TestModel } from "@effect-harness/testing"
 import { AgentWorkflow } from "@effect-harness/workflow"
 import { Duration, Effect, Layer, Schema } from "effect"
 import { type Prompt, Tool, Toolkit } from "effect/ai"
-import { logger, runOf, toolResults } from "./shop.ts"
+import { loggedModel, logger } from "./shop.ts"
 
 const Refund = Tool.make("refund", {
   description: "Refund the customer's order (needs a person's approval)",
@@ -48,19 +48,10 @@ export const layer = (options: { readonly table: string; readonly worker: number
   Layer.unwrap(Effect.gen(function*() {
     const log = yield* logger(options.table, options.worker)
     const latency = Effect.sleep(Duration.fromInputUnsafe(options.latency))
-    const model = TestModel.layer(Array.from({ length: 10_000 }, () =>
-      TestModel.respond((request) =>
-        Effect.gen(function*() {
-          const run = runOf(request.prompt)
-          const results = toolResults(request.prompt)
-          yield* log(run, "model", `${results}`)
-          yield* latency
-          yield* log(run, "model-done", `${results}`)
-          return results === 0
-            ? TestModel.toolCalls([{ name: "refund", params: { run, order: run }, id: callId(run) }])
-            : TestModel.text(answer(lastToolResult(request.prompt)))
-        })
-      )))
+    const model = loggedModel(log, latency, (run, results, prompt) =>
+      results === 0
+        ? TestModel.toolCalls([{ name: "refund", params: { run, order: run }, id: callId(run) }])
+        : TestModel.text(answer(lastToolResult(prompt))))
     const handlers = Tools.toLayer({
       refund: ({ run }) => Effect.andThen(log(run, "refund", callId(run)), Effect.as(latency, refunded(run, options.worker)))
     })

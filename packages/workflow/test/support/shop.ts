@@ -116,22 +116,34 @@ export const readLog = (table: string) =>
     (sql) => sql<LogRow>`SELECT worker, run, kind, key, at FROM ${sql(table)} ORDER BY at`
   )
 
+/**
+ * A scripted model whose every answer is computed from the request by
+ * `answer`, logged ("model" before, "model-done" after its latency) with the
+ * run and the tool results it saw.
+ */
+export const loggedModel = (
+  log: Effect.Success<ReturnType<typeof logger>>,
+  latency: Effect.Effect<void>,
+  answer: (run: string, results: number, prompt: Prompt.Prompt) => TestModel.Reply
+) =>
+  TestModel.layer(Array.from({ length: 100_000 }, () =>
+    TestModel.respond((request) =>
+      Effect.gen(function*() {
+        const run = runOf(request.prompt)
+        const results = toolResults(request.prompt)
+        yield* log(run, "model", `${results}`)
+        yield* latency
+        yield* log(run, "model-done", `${results}`)
+        return answer(run, results, request.prompt)
+      })
+    )))
+
 /** The model and the tool handlers of worker `worker`, logging to `table`, each call taking `latency`. */
 export const layer = (options: { readonly table: string; readonly worker: number; readonly latency: Duration.Input }) =>
   Layer.unwrap(Effect.gen(function*() {
     const log = yield* logger(options.table, options.worker)
     const latency = Effect.sleep(Duration.fromInputUnsafe(options.latency))
-    const model = TestModel.layer(Array.from({ length: 100_000 }, () =>
-      TestModel.respond((request) =>
-        Effect.gen(function*() {
-          const run = runOf(request.prompt)
-          const results = toolResults(request.prompt)
-          yield* log(run, "model", `${results}`)
-          yield* latency
-          yield* log(run, "model-done", `${results}`)
-          return reply(run, results)
-        })
-      )))
+    const model = loggedModel(log, latency, reply)
     const handlers = Tools.toLayer({
       note: ({ ref, run }) => Effect.andThen(log(run, "note", ref), Effect.as(latency, `noted ${ref}`)),
       charge: ({ amount, ref, run }) =>
