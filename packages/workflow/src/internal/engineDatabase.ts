@@ -17,6 +17,8 @@
  * @internal
  */
 import { Cause, Clock, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { ClusterError } from "effect/cluster"
+import { KeyValueStore } from "effect/persistence"
 import { SqlClient, SqlError } from "effect/sql"
 
 /**
@@ -116,12 +118,10 @@ export const provide = <ROut, E, RIn>(
     })
   )
 
-const hasTag = (u: unknown, tag: string): boolean =>
-  typeof u === "object" && u !== null && "_tag" in u && (u as { readonly _tag: unknown })._tag === tag
-
 /** Whether a defect is one of the storage's: SQL, the cluster's persistence, the approvals store. */
 const isStorageFailure = (defect: unknown): boolean =>
-  SqlError.isSqlError(defect) || hasTag(defect, "PersistenceError") || hasTag(defect, "KeyValueStoreError")
+  SqlError.isSqlError(defect) || defect instanceof ClusterError.PersistenceError ||
+  defect instanceof KeyValueStore.KeyValueStoreError
 
 /** The driver's own words, from the innermost error with a message. */
 const detailOf = (defect: unknown): string => {
