@@ -264,7 +264,12 @@ if (requirePostgres(server, title, "the client database tests")) {
           }
           yield* Fiber.interrupt(cutting)
           console.log(`${failed} of 25 calls failed with EngineUnavailable while connections were terminated`)
-          assert.deepStrictEqual(yield* AgentWorkflow.status(Desk, "cut-1"), { _tag: "Pending" })
+          // a connection terminated by the last round may still be in the pool:
+          // the first call after can meet it, and is made again, as a user would
+          const again = AgentWorkflow.status(Desk, "cut-1").pipe(
+            Effect.retry({ times: 5, while: (error) => error._tag === "EngineUnavailable" })
+          )
+          assert.deepStrictEqual(yield* again, { _tag: "Pending" })
         }).pipe(Effect.provide(layer))
       }))
 
