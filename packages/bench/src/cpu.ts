@@ -13,21 +13,26 @@
  * - `seq`: the same runs one after the other, the double answering at once
  *   (no timers, little garbage alive): the steadiest figure for small changes.
  * - `loop`: the 5-step tool loop through `OpenAiLanguageModel` against the fake
- *   server in a child process, 20 runs at a time, beside the hand-written loop
- *   on the raw SDK: CPU per run.
+ *   server in a child process, 20 runs at a time, beside the bare loop
+ *   (bareLoop.ts) on the same provider and the hand-written loop on the raw
+ *   SDK: CPU per run. With `--in-process`, against the same answers given by
+ *   an in-process `fetch` (inProcess.ts): the SDKs' work without the network's
+ *   noise.
  * - `bare`: the `scale` runs as the least any agent loop on effect's `Prompt`,
  *   `Tool` and `Schema` must do (no journal, events, budget or window): build
  *   the request from the history, call the model's fast path, decode the tool
  *   call's parameters, run the handler, encode its result, append the two
  *   messages; minus the double alone. The floor of an effect-based agent.
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
- *   same way, beside the raw SDK and `JSON.parse`: CPU per call.
+ *   same way, beside the raw SDK and `JSON.parse`: CPU per call (`--in-process`
+ *   as for `loop`).
  */
 import { Agent, DirectModel } from "@effect-harness/core"
 import { Effect, Layer } from "effect"
 import { LanguageModel, Toolkit } from "effect/ai"
 import * as BareLoop from "./bareLoop.ts"
-import { collect, percentile } from "./measure.ts"
+import { installFetch } from "./inProcess.ts"
+import { collect, percentile, rotation } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 import { startServer } from "./server.ts"
 import { harness, raw } from "./sides.ts"
@@ -124,40 +129,43 @@ const scale = async (runs: number, rounds: number) => {
   console.log(`  rounds (agent): ${agentUs.map((x) => x.toFixed(1)).join(" ")}`)
 }
 
-const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBlock: number) => {
-  const server = await startServer()
-  const built = await harness(server.url)
-  const rawSides = raw(server.url)
+const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBlock: number, inProcess: boolean) => {
+  // (the in-process fetch first: the SDKs keep the fetch they find)
+  const server = inProcess ? undefined : await startServer()
+  const url = server?.url ?? await installFetch()
+  const built = await harness(url)
+  const rawSides = raw(url)
+  const sides: Record<string, () => Promise<unknown>> = which === "toolLoop"
+    ? { "effect-harness": built.value.toolLoop, "bare loop": built.value.bareToolLoop, "raw SDK": rawSides.toolLoop }
+    : { "effect-harness": built.value.structured, "raw SDK": rawSides.structured }
+  const names = Object.keys(sides)
   try {
-    for (let i = 0; i < 50; i++) {
-      await built.value[which]()
-      await rawSides[which]()
-    }
-    const agentUs: Array<number> = []
-    const rawUs: Array<number> = []
-    const block = async (call: () => Promise<unknown>) => {
-      collect()
-      const start = cpuUs()
-      for (let i = 0; i < perBlock; i++) await call()
-      return (cpuUs() - start) / perBlock
-    }
+    for (let i = 0; i < 50; i++) for (const name of names) await sides[name]!()
+    const perRun: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
     for (let b = 0; b < blocks; b++) {
-      agentUs.push(await block(built.value[which]))
-      rawUs.push(await block(rawSides[which]))
+      // (no forced collection per block: one leaves V8's young generation
+      // small, and the calls after it pay for growing it again)
+      for (const name of rotation(names, b)) {
+        const start = cpuUs()
+        for (let i = 0; i < perBlock; i++) await sides[name]!()
+        perRun[name]!.push((cpuUs() - start) / perBlock)
+      }
     }
-    const a = median(agentUs), r = median(rawUs)
+    const rawUs = median(perRun["raw SDK"]!)
     const what = which === "toolLoop" ? "loop: 5-step tool loop" : "structured: structured-output call"
-    console.log(
-      `${what}, ${blocks} blocks of ${perBlock}: CPU per run: effect-harness ${a.toFixed(0)} µs, ` +
-        `raw SDK ${r.toFixed(0)} µs, added ${(a - r).toFixed(0)} µs`
-    )
+    console.log(`${what}${inProcess ? " (in-process fetch)" : ""}, ${blocks} blocks of ${perBlock}: CPU per run`)
+    for (const name of names) {
+      const us = median(perRun[name]!)
+      console.log(`  ${name.padEnd(15)} ${us.toFixed(0).padStart(6)} µs  ${(us / rawUs).toFixed(3)}x  added ${(us - rawUs).toFixed(0)} µs`)
+    }
   } finally {
     await built.close()
-    await server.close()
+    await server?.close()
   }
 }
 
 const which = process.argv[2] ?? "scale"
+const inProcess = process.argv.includes("--in-process")
 const arg = (name: string, fallback: number) => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`))
   return found === undefined ? fallback : Number(found.slice(name.length + 3))
@@ -165,6 +173,6 @@ const arg = (name: string, fallback: number) => {
 if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
 else if (which === "bare") await bare(arg("runs", 10_000), arg("rounds", 5))
-else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50))
-else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20))
+else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50), inProcess)
+else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20), inProcess)
 process.exit(0)

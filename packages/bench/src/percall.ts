@@ -85,12 +85,13 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
 
     // 5-step tool loop
     const loop = await compare(
-      { raw: raw.toolLoop, ours: ours.toolLoop, vercel: vercel.toolLoop },
+      { raw: raw.toolLoop, ours: ours.toolLoop, bare: ours.bareToolLoop, vercel: vercel.toolLoop },
       { warmup: n(60), rounds: n(400), blocks: 20, perBlock: n(20) }
     )
     comparison(report, section, "5-step tool loop", [
       { side: `hand-written loop on the ${names.raw}`, stats: loop.raw! },
       { side: `${names.ours}: Agent`, stats: loop.ours! },
+      { side: "the least an effect agent loop does (bareLoop.ts), same provider", stats: loop.bare! },
       { side: `${names.vercel}: generateText + tools`, stats: loop.vercel! }
     ], { side: `${names.ours}: Agent`, medianRatio: 1.05 })
 

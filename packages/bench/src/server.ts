@@ -74,10 +74,12 @@ export const startServer = (): Promise<RunningServer> =>
     })
   })
 
-const serve = async () => {
-  const { Effect, Exit, Scope } = await import("effect")
+/**
+ * The canned reply for a request body (see the module docs): the one choice
+ * of the server and of the in-process `fetch` (inProcess.ts).
+ */
+export const cannedReplies = async (): Promise<(body: any) => import("@effect-harness/testing").FakeOpenAiServer.Reply> => {
   const { FakeOpenAiServer } = await import("@effect-harness/testing")
-  type Reply = import("@effect-harness/testing").FakeOpenAiServer.Reply
   const usage = { input: 120, output: 40 }
   const json = FakeOpenAiServer.chatCompletion({ text: JSON.stringify(answer), usage })
   const text = FakeOpenAiServer.chatCompletion({ text: finalText, usage })
@@ -94,14 +96,7 @@ const serve = async () => {
       toolCalls: [{ id: `call_${i + 1}`, name: "lookup", arguments: { orderId: `A-${1001 + i}` } }],
       usage
     }))
-  const held = new Map<Reply, Reply>()
-  const hold = (reply: Reply): Reply => {
-    let out = held.get(reply)
-    if (out === undefined) held.set(reply, out = { ...reply, delay: holdMs })
-    return out
-  }
-
-  const choose = (body: any): Reply => {
+  return (body) => {
     if (body === null || typeof body !== "object") return text
     if (Array.isArray(body.tools) && body.tools.length > 0) {
       let results = 0
@@ -112,6 +107,19 @@ const serve = async () => {
     if (body.stream === true) return stream
     if (body.response_format !== undefined) return json
     return text
+  }
+}
+
+const serve = async () => {
+  const { Effect, Exit, Scope } = await import("effect")
+  const { FakeOpenAiServer } = await import("@effect-harness/testing")
+  type Reply = import("@effect-harness/testing").FakeOpenAiServer.Reply
+  const choose = await cannedReplies()
+  const held = new Map<Reply, Reply>()
+  const hold = (reply: Reply): Reply => {
+    let out = held.get(reply)
+    if (out === undefined) held.set(reply, out = { ...reply, delay: holdMs })
+    return out
   }
 
   const scope = Effect.runSync(Scope.make())

@@ -9,13 +9,14 @@
  * output schema and the same tool, and gets the same canned answers.
  */
 import { createOpenAI } from "@ai-sdk/openai"
-import { Agent, Harness } from "@effect-harness/core"
+import { Agent, DirectModel, Harness } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
 import { generateText, Output, stepCountIs, streamText, tool } from "ai"
 import { Context, Effect, Exit, Layer, Schema, Scope, Stream } from "effect"
-import { Tool, Toolkit } from "effect/ai"
+import { LanguageModel, Tool, Toolkit } from "effect/ai"
 import OpenAI from "openai"
 import { z } from "zod"
+import * as BareLoop from "./bareLoop.ts"
 
 export const model = "gpt-4o-mini"
 export const apiKey = "sk-bench"
@@ -173,12 +174,20 @@ const agent = Agent.make({ name: "support", toolkit: LookupKit, maxSteps: 10 })
 
 const LookupHandlers = LookupKit.toLayer({ lookup: ({ orderId }) => Effect.succeed(lookup(orderId)) })
 
+// The least an effect agent loop does (bareLoop.ts), with the agent's tool and question
+const bareLoop = BareLoop.make(Lookup, ({ orderId }) => lookup(orderId), loopQuestion)
+
+/** The effect-harness sides, and the bare loop on the same provider (the floor of an effect agent loop). */
+export interface HarnessSides extends Sides {
+  readonly bareToolLoop: Call
+}
+
 export interface Built<A> {
   readonly value: A
   readonly close: () => Promise<void>
 }
 
-export const harness = async (baseURL: string): Promise<Built<Sides>> => {
+export const harness = async (baseURL: string): Promise<Built<HarnessSides>> => {
   const layer = Layer.mergeAll(
     OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, baseURL }))),
     LookupHandlers
@@ -196,12 +205,15 @@ export const harness = async (baseURL: string): Promise<Built<Sides>> => {
     Stream.runFold(() => "", (text, event) =>
       event._tag === "TextDelta" ? text + event.delta : event._tag === "StepStarted" ? "" : text)
   )
+  const direct = DirectModel.of(Context.get(context, LanguageModel.LanguageModel))
+  const bare = bareLoop(direct, 10)
   return {
     value: {
       structured: () => run(Harness.run(structuredHarness, question)),
       stream: () => run(streamed),
       toolLoop: () => run(Agent.run(agent, loopQuestion)),
-      streamedToolLoop: () => run(streamedLoop)
+      streamedToolLoop: () => run(streamedLoop),
+      bareToolLoop: () => run(bare)
     },
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
