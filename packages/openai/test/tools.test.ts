@@ -26,7 +26,8 @@ const circular = () => {
 
 const results = {
   "a circular object": circular,
-  "a BigInt under Schema.Unknown": () => BigInt(42)
+  "a BigInt under Schema.Unknown": () => BigInt(42),
+  "a BigInt deep inside plain data": () => ({ id: "r1", sizes: [{ bytes: BigInt(42) }] })
 } as const
 
 // what the provider sent as the tool's output, on either API

@@ -968,12 +968,49 @@ const serverGone = (error: unknown): error is McpClientError.McpClientError =>
 // so they are in the context every run of the loop runs in.
 const runsInContext = <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> => effect as Effect.Effect<A, E>
 
+// Whether a tool's result can be sent as JSON as it is: JSON.stringify would
+// throw on a BigInt or a cycle, and makes nothing of a top-level function,
+// symbol or undefined. Plain data (arrays, plain objects, primitives) is walked
+// without building its text; anything else, and data nested deeper than
+// `maxWalkDepth` (a cycle), is tried with JSON.stringify.
 const isJson = (value: unknown): boolean => {
   if (value === null || typeof value === "string" || typeof value === "boolean") return true
   if (typeof value === "number") return Number.isFinite(value)
+  if (typeof value !== "object") return false
+  return plainJson(value, 0) ?? stringifies(value)
+}
+
+const maxWalkDepth = 32
+
+// true or false when plain data decides, undefined when JSON.stringify must
+const plainJson = (value: object, depth: number): boolean | undefined => {
+  if (depth > maxWalkDepth) return undefined
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const ok = nestedJson(item, depth)
+      if (ok !== true) return ok
+    }
+    return true
+  }
+  const proto = Object.getPrototypeOf(value)
+  if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    return undefined
+  }
+  for (const key of Object.keys(value)) {
+    const ok = nestedJson((value as Record<string, unknown>)[key], depth)
+    if (ok !== true) return ok
+  }
+  return true
+}
+
+// (nested, a function, symbol or undefined is dropped or sent as null: only a BigInt fails)
+const nestedJson = (item: unknown, depth: number): boolean | undefined =>
+  typeof item === "bigint" ? false : typeof item === "object" && item !== null ? plainJson(item, depth + 1) : true
+
+const stringifies = (value: object): boolean => {
   try {
     JSON.stringify(value)
-    return typeof value === "object"
+    return true
   } catch {
     return false
   }
