@@ -135,9 +135,12 @@ const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBl
   const url = server?.url ?? await installFetch()
   const built = await harness(url)
   const rawSides = raw(url)
-  const sides: Record<string, () => Promise<unknown>> = which === "toolLoop"
-    ? { "effect-harness": built.value.toolLoop, "bare loop": built.value.bareToolLoop, "raw SDK": rawSides.toolLoop }
-    : { "effect-harness": built.value.structured, "raw SDK": rawSides.structured }
+  const all: Record<string, () => Promise<unknown>> = which === "toolLoop"
+    ? { agent: built.value.toolLoop, bare: built.value.bareToolLoop, raw: rawSides.toolLoop }
+    : { harness: built.value.structured, raw: rawSides.structured }
+  // (--sides=agent,raw: some of them; each alone shows what the others' presence in the process costs it)
+  const chosen = process.argv.find((a) => a.startsWith("--sides="))?.slice(8).split(",")
+  const sides = chosen === undefined ? all : Object.fromEntries(chosen.map((name) => [name, all[name]!]))
   const names = Object.keys(sides)
   try {
     for (let i = 0; i < 50; i++) for (const name of names) await sides[name]!()
@@ -151,7 +154,7 @@ const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBl
         perRun[name]!.push((cpuUs() - start) / perBlock)
       }
     }
-    const rawUs = median(perRun["raw SDK"]!)
+    const rawUs = perRun.raw === undefined ? Number.NaN : median(perRun.raw)
     const what = which === "toolLoop" ? "loop: 5-step tool loop" : "structured: structured-output call"
     console.log(`${what}${inProcess ? " (in-process fetch)" : ""}, ${blocks} blocks of ${perBlock}: CPU per run`)
     for (const name of names) {
