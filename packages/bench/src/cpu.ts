@@ -35,7 +35,7 @@ import { installFetch } from "./inProcess.ts"
 import { collect, percentile, rotation } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 import { startServer } from "./server.ts"
-import { harness, raw } from "./sides.ts"
+import { effectOnRaw, harness, raw } from "./sides.ts"
 
 const cpuUs = () => {
   const usage = process.cpuUsage()
@@ -137,7 +137,7 @@ const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBl
   const rawSides = raw(url)
   const all: Record<string, () => Promise<unknown>> = which === "toolLoop"
     ? { agent: built.value.toolLoop, bare: built.value.bareToolLoop, raw: rawSides.toolLoop }
-    : { harness: built.value.structured, raw: rawSides.structured }
+    : { harness: built.value.structured, bare: built.value.bareStructured, effect: effectOnRaw(url).structured, raw: rawSides.structured }
   // (--sides=agent,raw: some of them; each alone shows what the others' presence in the process costs it)
   const chosen = process.argv.find((a) => a.startsWith("--sides="))?.slice(8).split(",")
   const sides = chosen === undefined ? all : Object.fromEntries(chosen.map((name) => [name, all[name]!]))
@@ -159,7 +159,15 @@ const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBl
     console.log(`${what}${inProcess ? " (in-process fetch)" : ""}, ${blocks} blocks of ${perBlock}: CPU per run`)
     for (const name of names) {
       const us = median(perRun[name]!)
-      console.log(`  ${name.padEnd(15)} ${us.toFixed(0).padStart(6)} µs  ${(us / rawUs).toFixed(3)}x  added ${(us - rawUs).toFixed(0)} µs`)
+      // the median of the differences to the raw block of the same round:
+      // steadier than the difference of medians when the machine drifts
+      const paired = perRun.raw === undefined || name === "raw"
+        ? undefined
+        : median(perRun[name]!.map((value, round) => value - perRun.raw![round]!))
+      console.log(
+        `  ${name.padEnd(8)} ${us.toFixed(0).padStart(6)} µs  ${(us / rawUs).toFixed(3)}x` +
+          (paired === undefined ? "" : `  added ${paired.toFixed(0)} µs (paired)`)
+      )
     }
   } finally {
     await built.close()

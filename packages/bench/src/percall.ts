@@ -20,6 +20,7 @@ const section = "per-call"
 
 export const runPerCall = async (report: Report, server: RunningServer, options: PerCallOptions): Promise<void> => {
   const raw = Sides.raw(server.url)
+  const effectOnRaw = Sides.effectOnRaw(server.url)
   const vercel = Sides.vercel(server.url)
   const harness = await Sides.harness(server.url)
   const ours = harness.value
@@ -35,13 +36,23 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
     report.print()
 
     // structured output, sequential
+    // (with two reference rows: what effect and Schema cost around the raw SDK,
+    // and what the provider's fast path adds; the harness is the rest)
     const structured = await compare(
-      { raw: raw.structured, ours: ours.structured, vercel: vercel.structured },
+      {
+        raw: raw.structured,
+        ours: ours.structured,
+        effect: effectOnRaw.structured,
+        direct: ours.bareStructured,
+        vercel: vercel.structured
+      },
       { warmup: n(300), rounds: n(2000), blocks: 20, perBlock: n(100) }
     )
     comparison(report, section, "Structured-output call", [
       { side: `${names.raw} + JSON.parse`, stats: structured.raw! },
       { side: `${names.ours}: Harness.prompt + retry + OpenAiLanguageModel`, stats: structured.ours! },
+      { side: "the raw SDK in Effect.tryPromise, answer decoded with the Schema", stats: structured.effect! },
+      { side: "OpenAiLanguageModel's DirectModel.generate alone (no harness)", stats: structured.direct! },
       { side: `${names.vercel}: generateText + Output.object`, stats: structured.vercel! }
     ], { side: `${names.ours}: Harness.prompt + retry + OpenAiLanguageModel`, medianRatio: 1.05, addedCpuUs: 50 })
 

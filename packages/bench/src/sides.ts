@@ -13,7 +13,7 @@ import { Agent, DirectModel, Harness } from "@effect-harness/core"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect-harness/openai"
 import { generateText, Output, stepCountIs, streamText, tool } from "ai"
 import { Context, Effect, Exit, Layer, Schema, Scope, Stream } from "effect"
-import { LanguageModel, Tool, Toolkit } from "effect/ai"
+import { LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
 import OpenAI from "openai"
 import { z } from "zod"
 import * as BareLoop from "./bareLoop.ts"
@@ -42,9 +42,11 @@ export interface Sides {
 const City = Schema.Struct({
   city: Schema.String,
   country: Schema.String,
-  population: Schema.Number,
+  population: Schema.Finite,
   landmarks: Schema.Array(Schema.String)
 })
+
+const decodeCity = Schema.decodeUnknownEffect(City)
 
 const cityJsonSchema = {
   type: "object",
@@ -160,6 +162,27 @@ export const raw = (baseURL: string): Sides => {
   }
 }
 
+/**
+ * The raw SDK's structured call inside effect: `Effect.tryPromise` around the
+ * SDK and the answer decoded with the output Schema, no provider or harness.
+ * The least any effect program calling the SDK and validating the answer
+ * does; between it and the raw SDK is effect's runtime and Schema.
+ */
+export const effectOnRaw = (baseURL: string): { readonly structured: Call } => {
+  const client = new OpenAI({ apiKey, baseURL, maxRetries: 0, logLevel: "off" })
+  const call = Effect.flatMap(
+    Effect.tryPromise(() =>
+      client.chat.completions.create({
+        model,
+        messages: [{ role: "user", content: question }],
+        response_format: { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } }
+      })
+    ),
+    (completion) => decodeCity(JSON.parse(completion.choices[0]!.message.content!))
+  )
+  return { structured: () => Effect.runPromise(call) }
+}
+
 // -----------------------------------------------------------------------------
 // effect-harness
 // -----------------------------------------------------------------------------
@@ -180,6 +203,8 @@ const bareLoop = BareLoop.make(Lookup, ({ orderId }) => lookup(orderId), loopQue
 /** The effect-harness sides, and the bare loop on the same provider (the floor of an effect agent loop). */
 export interface HarnessSides extends Sides {
   readonly bareToolLoop: Call
+  /** The least an effect structured call does: the provider's fast path, its answer decoded with the Schema. */
+  readonly bareStructured: Call
 }
 
 export interface Built<A> {
@@ -207,13 +232,24 @@ export const harness = async (baseURL: string): Promise<Built<HarnessSides>> => 
   )
   const direct = DirectModel.of(Context.get(context, LanguageModel.LanguageModel))
   const bare = bareLoop(direct, 10)
+  const structuredRequest: DirectModel.Request = {
+    prompt: Prompt.make(question),
+    tools: [],
+    toolChoice: "auto",
+    responseFormat: { type: "json", objectName: "city", schema: City }
+  }
+  const bareStructured = Effect.flatMap(
+    direct.generate(structuredRequest),
+    (reply) => reply.structured !== undefined ? Effect.succeed(reply.structured.value) : decodeCity(JSON.parse(reply.text))
+  )
   return {
     value: {
       structured: () => run(Harness.run(structuredHarness, question)),
       stream: () => run(streamed),
       toolLoop: () => run(Agent.run(agent, loopQuestion)),
       streamedToolLoop: () => run(streamedLoop),
-      bareToolLoop: () => run(bare)
+      bareToolLoop: () => run(bare),
+      bareStructured: () => run(bareStructured)
     },
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
