@@ -88,3 +88,35 @@ describe("strict structured output on the direct path", () => {
       }).pipe(Effect.scoped))
   }
 })
+
+// what docs/openai.md tells users about numbers in an answer
+describe("numbers in a structured answer", () => {
+  const numberSchemaSent = (output: Schema.Codec<{ readonly n: number }, any>) =>
+    Effect.gen(function*() {
+      const server = yield* FakeOpenAiServer.make({
+        replies: [FakeOpenAiServer.chatCompletion({ text: JSON.stringify({ n: 4 }) })]
+      })
+      const answer = yield* Harness.run(Harness.prompt({ name: "count", output, render: (text: string) => text }), "How many?").pipe(
+        Effect.provide(
+          OpenAiLanguageModel.layer({ model: "gpt-4o-mini" }).pipe(
+            Layer.provide(OpenAiClient.layer({ apiKey: "sk-test", baseURL: server.url }))
+          )
+        )
+      )
+      assert.deepStrictEqual(answer, { n: 4 })
+      const body = (yield* server.requests)[0]!.body as any
+      return body.response_format.json_schema.schema.properties.n
+    }).pipe(Effect.scoped)
+
+  it.live("Schema.Finite is sent as a plain JSON number", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* numberSchemaSent(Schema.Struct({ n: Schema.Finite })), { type: "number" })
+    }))
+
+  it.live("Schema.Number is sent with the strings NaN and the infinities as alternatives", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* numberSchemaSent(Schema.Struct({ n: Schema.Number })), {
+        anyOf: [{ type: "number" }, { type: "string", enum: ["Infinity", "-Infinity", "NaN"] }]
+      })
+    }))
+})
