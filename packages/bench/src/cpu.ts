@@ -11,7 +11,10 @@
  *   (20 ms per answer), minus the double alone and minus 10,000 fibers that
  *   only sleep: CPU per run and per step, median of the rounds.
  * - `seq`: the same runs one after the other, the double answering at once
- *   (no timers, little garbage alive): the steadiest figure for small changes.
+ *   (no timers, little garbage alive), in blocks alternating with the bare
+ *   loop's (bareLoop.ts) on the same double: the agent's own CPU per run is
+ *   the median difference of the two in the same round, the steadiest figure
+ *   for small changes.
  * - `loop`: the 5-step tool loop through `OpenAiLanguageModel` against the fake
  *   server in a child process, 20 runs at a time, beside the bare loop
  *   (bareLoop.ts) on the same provider and the hand-written loop on the raw
@@ -86,15 +89,32 @@ const bare = async (runs: number, rounds: number) => {
 
 const seq = async (runs: number, rounds: number) => {
   const { agent, layer } = scaleAgent(0)
-  const all = (n: number) =>
+  const agentRuns = (n: number) =>
     Effect.forEach(Array.from({ length: n }), () => Agent.run(agent, "Where are my orders?"), { discard: true }).pipe(
       Effect.provide(layer)
     )
-  await Effect.runPromise(all(2_000))
+  // the bare loop (bareLoop.ts) on the same double, in blocks alternating with the agent's
+  const bareRuns = (n: number) =>
+    Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
+      const model = DirectModel.of(lm)
+      return Effect.forEach(Array.from({ length: n }), () => BareLoop.run(model, steps + 1), { discard: true })
+    }).pipe(Effect.provide(layer))
+  await Effect.runPromise(agentRuns(2_000))
+  await Effect.runPromise(bareRuns(2_000))
   const agentUs: Array<number> = []
-  for (let round = 0; round < rounds; round++) agentUs.push(await timed(() => Effect.runPromise(all(runs))) / runs)
+  const bareUs: Array<number> = []
+  for (let round = 0; round < rounds; round++) {
+    const first = round % 2 === 0
+    if (first) agentUs.push(await timed(() => Effect.runPromise(agentRuns(runs))) / runs)
+    bareUs.push(await timed(() => Effect.runPromise(bareRuns(runs))) / runs)
+    if (!first) agentUs.push(await timed(() => Effect.runPromise(agentRuns(runs))) / runs)
+  }
   const a = median(agentUs)
-  console.log(`seq: ${runs} runs one after the other x ${steps} steps, ${rounds} rounds: CPU per run ${a.toFixed(1)} µs`)
+  const paired = median(agentUs.map((us, round) => us - bareUs[round]!))
+  console.log(
+    `seq: ${runs} runs one after the other x ${steps} steps, ${rounds} rounds: CPU per run ${a.toFixed(1)} µs, ` +
+      `the bare loop ${median(bareUs).toFixed(1)} µs; the agent's own ${paired.toFixed(1)} µs per run (paired)`
+  )
   console.log(`  rounds: ${agentUs.map((x) => x.toFixed(1)).join(" ")}`)
 }
 
