@@ -18,6 +18,8 @@ export interface Stats {
   readonly cpuUs: number
   /** The CPU of the interleaved calls themselves, each call's window on its own (noisier). */
   readonly cpuInterleavedUs?: number | undefined
+  /** CPU per call over the first side's (the floor's): the median of the differences of blocks of the same round. */
+  readonly cpuAddedUs?: number | undefined
 }
 
 /**
@@ -31,7 +33,12 @@ export const compare = async (
   const latency = await interleaved(sides, options)
   const cpu = await cpuPerCall(sides, options)
   return Object.fromEntries(
-    Object.keys(sides).map((name) => [name, { ...latency[name]!, cpuUs: cpu[name]!, cpuInterleavedUs: latency[name]!.cpuUs }])
+    Object.keys(sides).map((name) => [name, {
+      ...latency[name]!,
+      cpuUs: cpu.perCall[name]!,
+      cpuAddedUs: cpu.added[name]!,
+      cpuInterleavedUs: latency[name]!.cpuUs
+    }])
   )
 }
 
@@ -110,7 +117,7 @@ export const interleaved = async (
 export const cpuPerCall = async (
   sides: Readonly<Record<string, () => Promise<unknown>>>,
   options: { readonly blocks: number; readonly perBlock: number }
-): Promise<Record<string, number>> => {
+): Promise<{ readonly perCall: Record<string, number>; readonly added: Record<string, number> }> => {
   const names = Object.keys(sides)
   const perCall: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
   for (let i = 0; i < options.blocks; i++) {
@@ -121,8 +128,15 @@ export const cpuPerCall = async (
       perCall[name]!.push((cpuNowUs() - start) / options.perBlock)
     }
   }
-  // the median block, for the same reason as in `throughput`
-  return Object.fromEntries(names.map((name) => [name, percentile([...perCall[name]!].sort((a, b) => a - b), 0.5)]))
+  const median = (values: ReadonlyArray<number>) => percentile([...values].sort((a, b) => a - b), 0.5)
+  // the median block, for the same reason as in `throughput`; what a side
+  // adds is read from the blocks of the same round, which saw the same
+  // machine (the difference of two medians moves with the machine's drift)
+  const floor = perCall[names[0]!]!
+  return {
+    perCall: Object.fromEntries(names.map((name) => [name, median(perCall[name]!)])),
+    added: Object.fromEntries(names.map((name) => [name, median(perCall[name]!.map((us, round) => us - floor[round]!))]))
+  }
 }
 
 /**

@@ -80,7 +80,7 @@ export const comparison = (
     const targeted = side === targets.side
     const medianRatio = s.medianUs / floor.medianUs
     const p95Ratio = s.p95Us / floor.p95Us
-    const added = s.cpuUs - floor.cpuUs
+    const added = s.cpuAddedUs ?? s.cpuUs - floor.cpuUs
     const medianTarget = targeted && targets.medianRatio !== undefined ? targets.medianRatio : undefined
     const cpuTarget = targeted && targets.addedCpuUs !== undefined ? targets.addedCpuUs : undefined
     report.add({
