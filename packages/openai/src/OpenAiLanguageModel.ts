@@ -189,6 +189,21 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
 
   const readParts = chat ? Chat.parts : Responses.parts
   const readReply = chat ? Chat.reply : Responses.reply
+  // a JSON answer decoded as the reply is read (see structuredAnswer): one
+  // reader per output Schema, no effect of its own per call
+  const structuredReaders = new WeakMap<(text: string) => DirectModel.Structured | undefined, typeof readReply>()
+  const readStructured = (decode: (text: string) => DirectModel.Structured | undefined): typeof readReply => {
+    let read = structuredReaders.get(decode)
+    if (read === undefined) {
+      read = (response, method) => {
+        const reply = readReply(response, method)
+        const structured = decode(reply.text)
+        return structured === undefined ? reply : { ...reply, structured }
+      }
+      structuredReaders.set(decode, read)
+    }
+    return read
+  }
 
   // A streamed call read by internal/pump.ts: the SDK sends the request and
   // fails on an error status; the body's events go through the API's stream
@@ -257,11 +272,7 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
   const direct: DirectModel.DirectModel = {
     generate: (request) => {
       const decode = request.responseFormat.type === "json" ? structuredAnswer(request.responseFormat.schema) : undefined
-      const reply = generate(request, true, "generate", readReply)
-      return decode === undefined ? reply : Effect.map(reply, (reply) => {
-        const structured = decode(reply.text)
-        return structured === undefined ? reply : { ...reply, structured }
-      })
+      return generate(request, true, "generate", decode === undefined ? readReply : readStructured(decode))
     },
     stream: (request) => {
       const decode = request.responseFormat.type === "json" ? structuredAnswer(request.responseFormat.schema) : undefined

@@ -6,7 +6,7 @@
  * @internal
  */
 import type { DirectModel } from "@effect-harness/core"
-import { Schema } from "effect"
+import { Exit, Schema } from "effect"
 import { AiError, LanguageModel, OpenAiStructuredOutput, type Prompt, type Response, Tool } from "effect/ai"
 
 /** A JSON object as sent on the wire. */
@@ -165,13 +165,15 @@ const decoders = new WeakMap<Schema.Top, ((text: string) => DirectModel.Structur
 /**
  * Through `DirectModel` the harness decodes the answer with its own Schema.
  * When OpenAI's strict form differs from that Schema's own encoding (optional
- * fields sent as nullable, non-finite numbers left out...), the answer text
- * does not decode with the Schema: the provider decodes it with the converted
- * codec instead and hands the value over as `structured` (one decode, the
- * network data validated once). An answer that does not decode gets no value:
- * the harness reports it, with what the model said, and repairs it.
- * `undefined` when there is nothing to do (most schemas: the strict form is
- * the encoding).
+ * fields sent as nullable, non-finite numbers left out...), an answer in the
+ * strict form does not decode with the Schema: the provider decodes it with
+ * the converted codec instead and hands the value over as `structured` (one
+ * decode, the network data validated once). An answer that is also in the
+ * Schema's own encoding (most are: the forms differ only where the Schema
+ * uses what strict mode cannot say) is decoded with the Schema itself, the
+ * cheaper of the two. An answer that does not decode either way gets no
+ * value: the harness reports it, with what the model said, and repairs it.
+ * `undefined` when there is nothing to do (the strict form is the encoding).
  */
 export const structuredAnswer = (schema: Schema.Top): ((text: string) => DirectModel.Structured | undefined) | undefined => {
   let cached = decoders.get(schema)
@@ -179,11 +181,17 @@ export const structuredAnswer = (schema: Schema.Top): ((text: string) => DirectM
     const result = convert(schema)
     if (!result.strict || result.codec === schema) cached = null
     else {
-      const decode = Schema.decodeUnknownSync(result.codec as any)
+      const own = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>)
+      const strict = Schema.decodeUnknownExit(result.codec as Schema.Codec<unknown, unknown>)
       cached = (text: string) => {
         try {
-          return { value: decode(JSON.parse(text)) }
+          const json: unknown = JSON.parse(text)
+          const decoded = own(json)
+          if (Exit.isSuccess(decoded)) return { value: decoded.value }
+          const rewritten = strict(json)
+          return Exit.isSuccess(rewritten) ? { value: rewritten.value } : undefined
         } catch {
+          // not JSON, or a Schema that needs services to decode: the harness decodes it
           return undefined
         }
       }
