@@ -26,6 +26,9 @@
  *   the request from the history, call the model's fast path, decode the tool
  *   call's parameters, run the handler, encode its result, append the two
  *   messages; minus the double alone. The floor of an effect-based agent.
+ * - `timeline`: where the 5-step tool loop's latency goes, per side (raw SDK,
+ *   bare loop, agent): the start, the think time between a response and the
+ *   next request, the round trip, and the end; medians of interleaved rounds.
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
  *   same way, beside the raw SDK and `JSON.parse`: CPU per call (`--in-process`
  *   as for `loop`).
@@ -195,6 +198,68 @@ const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBl
   }
 }
 
+// Where a 5-step tool loop's latency goes, per side, from the times its
+// requests leave and their responses arrive (a fetch that notes them): the
+// start (the call to the first request), the think time between a response
+// and the next request, the round trip (server, network, HTTP stack), and the
+// end (the last response to the answer). Medians over interleaved rounds.
+const timeline = async (rounds: number) => {
+  const fetchOf = globalThis.fetch
+  const nowUs = () => performance.now() * 1000
+  let firstSent = 0, lastArrived = 0
+  let thinks: Array<number> = [], trips: Array<number> = []
+  globalThis.fetch = (async (url: Parameters<typeof fetch>[0], init?: RequestInit) => {
+    const sent = nowUs()
+    if (lastArrived === 0) firstSent = sent
+    else thinks.push(sent - lastArrived)
+    const response = await fetchOf(url, init)
+    lastArrived = nowUs()
+    trips.push(lastArrived - sent)
+    return response
+  }) as typeof fetch
+  const server = await startServer()
+  const built = await harness(server.url)
+  const rawSides = raw(server.url)
+  const sides: Record<string, () => Promise<unknown>> = {
+    raw: rawSides.toolLoop,
+    bare: built.value.bareToolLoop,
+    agent: built.value.toolLoop
+  }
+  const names = Object.keys(sides)
+  const figures = Object.fromEntries(names.map((name) => [name, { total: [] as Array<number>, start: [] as Array<number>, think: [] as Array<number>, trip: [] as Array<number>, end: [] as Array<number> }]))
+  try {
+    for (let round = 0; round < rounds + 50; round++) {
+      for (const name of rotation(names, round)) {
+        firstSent = lastArrived = 0
+        thinks = []
+        trips = []
+        const start = nowUs()
+        await sides[name]!()
+        const end = nowUs()
+        if (round < 50) continue // warm-up
+        const f = figures[name]!
+        f.total.push(end - start)
+        f.start.push(firstSent - start)
+        f.think.push(...thinks)
+        f.trip.push(...trips)
+        f.end.push(end - lastArrived)
+      }
+    }
+    console.log(`timeline: 5-step tool loop, ${rounds} interleaved rounds, medians in µs`)
+    console.log("  side      total  start  think/step  round trip/step  end")
+    for (const name of names) {
+      const f = figures[name]!
+      console.log(
+        `  ${name.padEnd(6)} ${median(f.total).toFixed(0).padStart(7)} ${median(f.start).toFixed(0).padStart(6)} ` +
+          `${median(f.think).toFixed(0).padStart(11)} ${median(f.trip).toFixed(0).padStart(16)} ${median(f.end).toFixed(0).padStart(4)}`
+      )
+    }
+  } finally {
+    await built.close()
+    await server.close()
+  }
+}
+
 const which = process.argv[2] ?? "scale"
 const inProcess = process.argv.includes("--in-process")
 const arg = (name: string, fallback: number) => {
@@ -204,6 +269,7 @@ const arg = (name: string, fallback: number) => {
 if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
 else if (which === "bare") await bare(arg("runs", 10_000), arg("rounds", 5))
+else if (which === "timeline") await timeline(arg("rounds", 400))
 else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50), inProcess)
 else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20), inProcess)
 process.exit(0)
