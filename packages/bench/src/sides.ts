@@ -232,15 +232,17 @@ export const harness = async (baseURL: string): Promise<Built<HarnessSides>> => 
   )
   const direct = DirectModel.of(Context.get(context, LanguageModel.LanguageModel))
   const bare = bareLoop(direct, 10)
-  const structuredRequest: DirectModel.Request = {
-    prompt: Prompt.make(question),
-    tools: [],
-    toolChoice: "auto",
-    responseFormat: { type: "json", objectName: "city", schema: City }
-  }
-  const bareStructured = Effect.flatMap(
-    direct.generate(structuredRequest),
-    (reply) => reply.structured !== undefined ? Effect.succeed(reply.structured.value) : decodeCity(JSON.parse(reply.text))
+  // (the request made per call, as a caller does: a prompt sent once)
+  const bareStructured = Effect.suspend(() =>
+    Effect.flatMap(
+      direct.generate({
+        prompt: Prompt.make(question),
+        tools: [],
+        toolChoice: "none",
+        responseFormat: { type: "json", objectName: "city", schema: City }
+      }),
+      (reply) => reply.structured !== undefined ? Effect.succeed(reply.structured.value) : decodeCity(JSON.parse(reply.text))
+    )
   )
   return {
     value: {
