@@ -46,7 +46,7 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
         direct: ours.bareStructured,
         vercel: vercel.structured
       },
-      { warmup: n(300), rounds: n(2000), blocks: 20, perBlock: n(100) }
+      { warmup: n(300), rounds: n(2000), blocks: 60, perBlock: n(33) }
     )
     comparison(report, section, "Structured-output call", [
       { side: `${names.raw} + JSON.parse`, stats: structured.raw! },
