@@ -189,20 +189,13 @@ const makeProvider = Effect.fnUntraced(function*(options: Options) {
 
   const readParts = chat ? Chat.parts : Responses.parts
   const readReply = chat ? Chat.reply : Responses.reply
-  // a JSON answer decoded as the reply is read (see structuredAnswer): one
-  // reader per output Schema, no effect of its own per call
-  const structuredReaders = new WeakMap<(text: string) => DirectModel.Structured | undefined, typeof readReply>()
-  const readStructured = (decode: (text: string) => DirectModel.Structured | undefined): typeof readReply => {
-    let read = structuredReaders.get(decode)
-    if (read === undefined) {
-      read = (response, method) => {
-        const reply = readReply(response, method)
-        const structured = decode(reply.text)
-        return structured === undefined ? reply : { ...reply, structured }
-      }
-      structuredReaders.set(decode, read)
-    }
-    return read
+  // a JSON answer decoded as the reply is read (see structuredAnswer), not in
+  // an effect of its own
+  const readStructured = (decode: (text: string) => DirectModel.Structured | undefined): typeof readReply =>
+  (response, method) => {
+    const reply = readReply(response, method)
+    const structured = decode(reply.text)
+    return structured === undefined ? reply : { ...reply, structured }
   }
 
   // A streamed call read by internal/pump.ts: the SDK sends the request and
