@@ -3,6 +3,7 @@ import { FakeOpenAiServer } from "@effect-harness/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
 import { LanguageModel } from "effect/ai"
+import OpenAI from "openai"
 
 const secret = "sk-test-do-not-leak-0123456789"
 
@@ -86,5 +87,21 @@ describe("OpenAiClient", () => {
       assert.strictEqual(request?.headers["openai-organization"], "org-test")
       assert.strictEqual(request?.headers["openai-project"], "proj-test")
       assert.strictEqual(request?.headers["x-team"], "harness")
+    }).pipe(Effect.provide(FakeOpenAiServer.layer())))
+
+  it.effect("requests say they come from the openai SDK (User-Agent OpenAI/JS <version>), as a plain OpenAI client's do", () =>
+    Effect.gen(function*() {
+      const server = yield* FakeOpenAiServer.FakeOpenAiServer
+      yield* server.enqueue(FakeOpenAiServer.chatCompletion({ text: "ok" }))
+      yield* server.enqueue(FakeOpenAiServer.chatCompletion({ text: "ok" }))
+      yield* LanguageModel.generateText({ prompt: "Hi" }).pipe(
+        Effect.provide(OpenAiLanguageModel.layer({ model: "gpt-4o-mini" })),
+        Effect.provide(OpenAiClient.layer({ apiKey: secret, baseURL: server.url }))
+      )
+      const plain = new OpenAI({ apiKey: secret, baseURL: server.url, maxRetries: 0 })
+      yield* Effect.promise(() => plain.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] }))
+      const [ours, theirs] = yield* server.requests
+      assert.match(String(theirs?.headers["user-agent"]), /^OpenAI\/JS \d/)
+      assert.strictEqual(ours?.headers["user-agent"], theirs?.headers["user-agent"])
     }).pipe(Effect.provide(FakeOpenAiServer.layer())))
 })

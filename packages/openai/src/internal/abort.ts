@@ -55,5 +55,9 @@ export class AbortableOpenAI extends OpenAI {
   }
 }
 
+// The SDK names its User-Agent after the client's class (`OpenAI/JS 7.x`):
+// this subclass is an implementation detail, not a client to report to OpenAI
+Object.defineProperty(AbortableOpenAI, "name", { value: OpenAI.name })
+
 /** Whether a client hands its requests' controllers to links (otherwise calls pass a `signal`). */
 export const isAbortable = (sdk: OpenAI): boolean => sdk instanceof AbortableOpenAI
