@@ -57,14 +57,34 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
     ], { side: `${names.ours}: Harness.prompt + retry + OpenAiLanguageModel`, medianRatio: 1.05, addedCpuUs: 50 })
 
     // throughput at concurrency 64
+    // (with the structured call's reference rows, and a second raw SDK client:
+    // two identical sides differ by what the machine's noise gives this
+    // figure, the resolution a ratio of a few percent is read at)
     const concurrency = 64
+    const raw2 = Sides.raw(server.url)
     const tput = await throughput(
-      { raw: raw.structured, ours: ours.structured, vercel: vercel.structured },
-      { concurrency, perBatch: n(1000), batches: 9 }
+      {
+        raw: raw.structured,
+        ours: ours.structured,
+        effect: effectOnRaw.structured,
+        direct: ours.bareStructured,
+        again: raw2.structured,
+        vercel: vercel.structured
+      },
+      { concurrency, perBatch: n(1000), batches: 11 }
     )
-    report.print(`Structured-output throughput at concurrency ${concurrency}`)
+    report.print(`Structured-output throughput at concurrency ${concurrency} (the median of 11 batches of 1000 calls per side)`)
     const tputRows: Array<Array<string>> = []
-    for (const [key, side] of [["raw", names.raw], ["ours", names.ours], ["vercel", names.vercel]] as const) {
+    for (
+      const [key, side] of [
+        ["raw", names.raw],
+        ["ours", names.ours],
+        ["effect", "the raw SDK in Effect.tryPromise, answer decoded with the Schema"],
+        ["direct", "OpenAiLanguageModel's DirectModel.generate alone (no harness)"],
+        ["again", `${names.raw} again, a second client (what two identical sides differ by)`],
+        ["vercel", names.vercel]
+      ] as const
+    ) {
       const value = tput[key]!
       const r = value / tput.raw!
       const targeted = key === "ours"
