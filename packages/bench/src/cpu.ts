@@ -32,16 +32,23 @@
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
  *   same way, beside the raw SDK and `JSON.parse`: CPU per call (`--in-process`
  *   as for `loop`).
+ * - `client`: the raw SDK's structured call through each client the provider
+ *   may hold, in one process: a plain `OpenAI`, the provider's own client (the
+ *   `OpenAI` subclass that aborts a request without a caller signal, from
+ *   `OpenAiClient.make`), and a plain `OpenAI` given a caller `AbortSignal`
+ *   (what a client built elsewhere gets): what each costs a call.
  */
 import { Agent, DirectModel } from "@effect-harness/core"
+import { OpenAiClient } from "@effect-harness/openai"
 import { Effect, Layer } from "effect"
 import { LanguageModel, Toolkit } from "effect/ai"
+import OpenAI from "openai"
 import * as BareLoop from "./bareLoop.ts"
 import { installFetch } from "./inProcess.ts"
 import { collect, percentile, rotation } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 import { startServer } from "./server.ts"
-import { effectOnRaw, harness, raw } from "./sides.ts"
+import { apiKey, cityJsonSchema, effectOnRaw, harness, model, question, raw } from "./sides.ts"
 
 const cpuUs = () => {
   const usage = process.cpuUsage()
@@ -152,14 +159,39 @@ const scale = async (runs: number, rounds: number) => {
   console.log(`  rounds (agent): ${agentUs.map((x) => x.toFixed(1)).join(" ")}`)
 }
 
-const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBlock: number, inProcess: boolean) => {
+// The raw SDK's structured call on the given client (`signal`: with a caller AbortSignal).
+const onClient = (client: OpenAI, signal: boolean) => async () => {
+  const completion = await client.chat.completions.create(
+    {
+      model,
+      messages: [{ role: "user", content: question }],
+      response_format: { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } }
+    },
+    signal ? { signal: new AbortController().signal } : undefined
+  )
+  return JSON.parse(completion.choices[0]!.message.content!)
+}
+
+const versusRaw = async (
+  which: "toolLoop" | "structured" | "client",
+  blocks: number,
+  perBlock: number,
+  inProcess: boolean
+) => {
   // (the in-process fetch first: the SDKs keep the fetch they find)
   const server = inProcess ? undefined : await startServer()
   const url = server?.url ?? await installFetch()
   const built = await harness(url)
   const rawSides = raw(url)
+  const clientSides = async (): Promise<Record<string, () => Promise<unknown>>> => {
+    const plain = new OpenAI({ apiKey, baseURL: url, maxRetries: 0, logLevel: "off" })
+    const ours = await Effect.runPromise(OpenAiClient.make({ apiKey, baseURL: url }))
+    return { provider: onClient(ours.sdk, false), signal: onClient(plain, true), raw: onClient(plain, false) }
+  }
   const all: Record<string, () => Promise<unknown>> = which === "toolLoop"
     ? { agent: built.value.toolLoop, bare: built.value.bareToolLoop, raw: rawSides.toolLoop }
+    : which === "client"
+    ? await clientSides()
     : { harness: built.value.structured, bare: built.value.bareStructured, effect: effectOnRaw(url).structured, raw: rawSides.structured }
   // (--sides=agent,raw: some of them; each alone shows what the others' presence in the process costs it)
   const chosen = process.argv.find((a) => a.startsWith("--sides="))?.slice(8).split(",")
@@ -178,7 +210,11 @@ const versusRaw = async (which: "toolLoop" | "structured", blocks: number, perBl
       }
     }
     const rawUs = perRun.raw === undefined ? Number.NaN : median(perRun.raw)
-    const what = which === "toolLoop" ? "loop: 5-step tool loop" : "structured: structured-output call"
+    const what = which === "toolLoop"
+      ? "loop: 5-step tool loop"
+      : which === "client"
+      ? "client: the raw SDK's structured call on each client"
+      : "structured: structured-output call"
     console.log(`${what}${inProcess ? " (in-process fetch)" : ""}, ${blocks} blocks of ${perBlock}: CPU per run`)
     for (const name of names) {
       const us = median(perRun[name]!)
@@ -271,5 +307,6 @@ else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
 else if (which === "bare") await bare(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "timeline") await timeline(arg("rounds", 400))
 else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50), inProcess)
+else if (which === "client") await versusRaw("client", arg("blocks", 40), arg("per", 50), inProcess)
 else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20), inProcess)
 process.exit(0)

@@ -48,7 +48,7 @@ const City = Schema.Struct({
 
 const decodeCity = Schema.decodeUnknownEffect(City)
 
-const cityJsonSchema = {
+export const cityJsonSchema = {
   type: "object",
   properties: {
     city: { type: "string" },
