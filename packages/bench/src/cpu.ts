@@ -29,6 +29,8 @@
  * - `timeline`: where the 5-step tool loop's latency goes, per side (raw SDK,
  *   bare loop, agent): the start, the think time between a response and the
  *   next request, the round trip, and the end; medians of interleaved rounds.
+ *   With `--structured`, the structured-output call's (raw SDK, the raw SDK in
+ *   effect with the Schema, the provider's fast path alone, the harness).
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
  *   same way, beside the raw SDK and `JSON.parse`: CPU per call (`--in-process`
  *   as for `loop`).
@@ -239,7 +241,7 @@ const versusRaw = async (
 // start (the call to the first request), the think time between a response
 // and the next request, the round trip (server, network, HTTP stack), and the
 // end (the last response to the answer). Medians over interleaved rounds.
-const timeline = async (rounds: number) => {
+const timeline = async (rounds: number, structured: boolean) => {
   const fetchOf = globalThis.fetch
   const nowUs = () => performance.now() * 1000
   let firstSent = 0, lastArrived = 0
@@ -256,11 +258,18 @@ const timeline = async (rounds: number) => {
   const server = await startServer()
   const built = await harness(server.url)
   const rawSides = raw(server.url)
-  const sides: Record<string, () => Promise<unknown>> = {
-    raw: rawSides.toolLoop,
-    bare: built.value.bareToolLoop,
-    agent: built.value.toolLoop
-  }
+  const sides: Record<string, () => Promise<unknown>> = structured
+    ? {
+      raw: rawSides.structured,
+      effect: effectOnRaw(server.url).structured,
+      bare: built.value.bareStructured,
+      harness: built.value.structured
+    }
+    : {
+      raw: rawSides.toolLoop,
+      bare: built.value.bareToolLoop,
+      agent: built.value.toolLoop
+    }
   const names = Object.keys(sides)
   const figures = Object.fromEntries(names.map((name) => [name, { total: [] as Array<number>, start: [] as Array<number>, think: [] as Array<number>, trip: [] as Array<number>, end: [] as Array<number> }]))
   try {
@@ -281,13 +290,14 @@ const timeline = async (rounds: number) => {
         f.end.push(end - lastArrived)
       }
     }
-    console.log(`timeline: 5-step tool loop, ${rounds} interleaved rounds, medians in µs`)
-    console.log("  side      total  start  think/step  round trip/step  end")
+    console.log(`timeline: ${structured ? "structured-output call" : "5-step tool loop"}, ${rounds} interleaved rounds, medians in µs`)
+    console.log("  side       total  start  think/step  round trip/step  end")
     for (const name of names) {
       const f = figures[name]!
+      const think = f.think.length === 0 ? "-" : median(f.think).toFixed(0)
       console.log(
-        `  ${name.padEnd(6)} ${median(f.total).toFixed(0).padStart(7)} ${median(f.start).toFixed(0).padStart(6)} ` +
-          `${median(f.think).toFixed(0).padStart(11)} ${median(f.trip).toFixed(0).padStart(16)} ${median(f.end).toFixed(0).padStart(4)}`
+        `  ${name.padEnd(7)} ${median(f.total).toFixed(0).padStart(7)} ${median(f.start).toFixed(0).padStart(6)} ` +
+          `${think.padStart(11)} ${median(f.trip).toFixed(0).padStart(16)} ${median(f.end).toFixed(0).padStart(4)}`
       )
     }
   } finally {
@@ -305,7 +315,7 @@ const arg = (name: string, fallback: number) => {
 if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
 else if (which === "bare") await bare(arg("runs", 10_000), arg("rounds", 5))
-else if (which === "timeline") await timeline(arg("rounds", 400))
+else if (which === "timeline") await timeline(arg("rounds", 400), process.argv.includes("--structured"))
 else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50), inProcess)
 else if (which === "client") await versusRaw("client", arg("blocks", 40), arg("per", 50), inProcess)
 else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20), inProcess)
