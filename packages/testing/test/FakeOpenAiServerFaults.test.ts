@@ -10,16 +10,24 @@ const ask = Harness.prompt({ name: "ask", output: Answer, render: (q: string) =>
 const only = (kind: FaultInjection.FaultKind) =>
   Object.fromEntries(FaultInjection.faultKinds.map((k) => [k, k === kind ? 1 : 0]))
 
-/** The real SDK against the server in fault mode; every reply is a correct answer before faults. */
-const run = (faults: NonNullable<FakeOpenAiServer.Options["faults"]>, calls: number) =>
+/**
+ * The real SDK against the server in fault mode; every reply is a correct answer before faults.
+ * `timeout` is the client's: short only where a "timeout" fault must end in
+ * `Timeout` (the fault holds the connection far longer); generous elsewhere,
+ * so that a busy machine's slow answer is never taken for one.
+ */
+const run = (
+  faults: NonNullable<FakeOpenAiServer.Options["faults"]>,
+  calls: number,
+  timeout: Duration.Input = "30 seconds"
+) =>
   Effect.gen(function*() {
     const server = yield* FakeOpenAiServer.make({
       faults,
       fallback: () => FakeOpenAiServer.chatCompletion({ text: JSON.stringify({ answer: 42 }) })
     })
     const model = OpenAiLanguageModel.layer({ model: "gpt-4o-mini" }).pipe(
-      // a short client timeout: the "timeout" fault holds the connection longer
-      Layer.provide(OpenAiClient.layer({ apiKey: "sk-test", baseURL: server.url, timeout: "100 millis" }))
+      Layer.provide(OpenAiClient.layer({ apiKey: "sk-test", baseURL: server.url, timeout }))
     )
     const exits = yield* Effect.forEach(
       Array.from({ length: calls }, (_, i) => i),
@@ -46,7 +54,12 @@ describe("FakeOpenAiServer fault mode (synthetic HTTP faults in OpenAI's documen
   for (const [kind, tag] of expected) {
     it.live(`a ${kind} fault reaches the harness as ${tag}`, () =>
       Effect.gen(function*() {
-        const { exits, faults } = yield* run({ seed: 1, rate: 1, weights: only(kind), timeoutAfter: "2 seconds" }, 1)
+        // (the "timeout" fault holds the connection for 2 s; the client gives up after 100 ms)
+        const { exits, faults } = yield* run(
+          { seed: 1, rate: 1, weights: only(kind), timeoutAfter: "2 seconds" },
+          1,
+          kind === "timeout" ? "100 millis" : undefined
+        )
         assert.deepStrictEqual(faults, [{ call: 1, kind }])
         assert.strictEqual(tagOf(exits[0]!), tag)
         if (kind === "rate-limit") {
