@@ -43,22 +43,22 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
     // thousands of calls one by one runs some percent faster at concurrency 64
     // than a fresh one, whose throughput would read low.)
     const raw2 = Sides.raw(server.url)
-    const structured = await compare(
-      {
-        raw: raw.structured,
-        ours: ours.structured,
-        effect: effectOnRaw.structured,
-        direct: ours.bareStructured,
-        again: raw2.structured,
-        vercel: vercel.structured
-      },
-      { warmup: n(300), rounds: n(2000), blocks: 60, perBlock: n(33) }
-    )
+    const structuredSides = {
+      raw: raw.structured,
+      ours: ours.structured,
+      effect: effectOnRaw.structured,
+      direct: ours.bareStructured,
+      again: raw2.structured,
+      vercel: vercel.structured
+    }
+    const effectSide = "the raw SDK in Effect.tryPromise, answer decoded with the Schema"
+    const directSide = "OpenAiLanguageModel's DirectModel.generate alone (no harness)"
+    const structured = await compare(structuredSides, { warmup: n(300), rounds: n(2000), blocks: 60, perBlock: n(33) })
     comparison(report, section, "Structured-output call", [
       { side: `${names.raw} + JSON.parse`, stats: structured.raw! },
       { side: `${names.ours}: Harness.prompt + retry + OpenAiLanguageModel`, stats: structured.ours! },
-      { side: "the raw SDK in Effect.tryPromise, answer decoded with the Schema", stats: structured.effect! },
-      { side: "OpenAiLanguageModel's DirectModel.generate alone (no harness)", stats: structured.direct! },
+      { side: effectSide, stats: structured.effect! },
+      { side: directSide, stats: structured.direct! },
       { side: `${names.raw} again, a second client`, stats: structured.again! },
       { side: `${names.vercel}: generateText + Output.object`, stats: structured.vercel! }
     ], { side: `${names.ours}: Harness.prompt + retry + OpenAiLanguageModel`, medianRatio: 1.05, addedCpuUs: 50 })
@@ -68,25 +68,15 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
     // two identical sides differ by what the machine's noise gives this
     // figure, the resolution a ratio of a few percent is read at)
     const concurrency = 64
-    const tput = await throughput(
-      {
-        raw: raw.structured,
-        ours: ours.structured,
-        effect: effectOnRaw.structured,
-        direct: ours.bareStructured,
-        again: raw2.structured,
-        vercel: vercel.structured
-      },
-      { concurrency, perBatch: n(1000), batches: 11 }
-    )
-    report.print(`Structured-output throughput at concurrency ${concurrency} (the median of 11 batches of 1000 calls per side)`)
+    const tput = await throughput(structuredSides, { concurrency, perBatch: n(1000), batches: 11 })
+    report.print(`Structured-output throughput at concurrency ${concurrency} (the median of 11 batches of ${n(1000)} calls per side)`)
     const tputRows: Array<Array<string>> = []
     for (
       const [key, side] of [
         ["raw", names.raw],
         ["ours", names.ours],
-        ["effect", "the raw SDK in Effect.tryPromise, answer decoded with the Schema"],
-        ["direct", "OpenAiLanguageModel's DirectModel.generate alone (no harness)"],
+        ["effect", effectSide],
+        ["direct", directSide],
         ["again", `${names.raw} again, a second client (what two identical sides differ by)`],
         ["vercel", names.vercel]
       ] as const
