@@ -235,6 +235,23 @@ describe("Agent handoffs", () => {
       TestModel.text("Your invoice is paid.")
     ]))))
 
+  it.effect("a handoff stays under the run's cap on model calls: the target's calls count against the caller's maxModelCalls", () =>
+    Effect.gen(function*() {
+      const capped = Agent.make({ name: "triage", instructions: "Route the user.", handoffs: [billing], maxModelCalls: 1 })
+      const exit = yield* Effect.exit(capped.run("Was my invoice paid?"))
+      const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
+      assert.isTrue(error !== undefined && error._tag === "Some" && error.value._tag === "BudgetExceeded")
+      const exceeded = (error as { value: HarnessError.BudgetExceeded }).value
+      assert.strictEqual(exceeded.limit, "modelCalls")
+      assert.strictEqual(exceeded.max, 1)
+      assert.strictEqual(exceeded.harness, "triage")
+      // billing's call was not sent
+      assert.strictEqual((yield* TestModel.requests).length, 1)
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.toolCall("transfer_to_billing", {}, "h1"),
+      TestModel.text("Your invoice is paid.")
+    ]))))
+
   it.effect("a handoff shows in the events: the last Finished is the target's", () =>
     Effect.gen(function*() {
       const events = Array.from(yield* Stream.runCollect(Agent.stream(triage, "Was my invoice paid?")))

@@ -165,7 +165,9 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH =
    * and the summarizer's calls), the calls of sub-agents (`asTool`) included.
    * The call that would go over is not sent: the run fails with the fatal
    * `BudgetExceeded { limit: "modelCalls", max, used }`. Default: no cap
-   * beyond `maxSteps x maxAttempts`.
+   * beyond `maxSteps x maxAttempts`. A handoff continues the run under this
+   * cap (the target's calls count against it); a handoff target's own
+   * `maxModelCalls` applies when that agent starts a run itself.
    */
   readonly maxModelCalls?: number | undefined
   /**
