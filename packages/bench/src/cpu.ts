@@ -50,7 +50,7 @@ import { installFetch } from "./inProcess.ts"
 import { collect, percentile, rotation } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 import { startServer } from "./server.ts"
-import { apiKey, cityJsonSchema, effectOnRaw, harness, model, question, raw } from "./sides.ts"
+import { apiKey, effectOnRaw, harness, raw, structuredOn } from "./sides.ts"
 
 const cpuUs = () => {
   const usage = process.cpuUsage()
@@ -161,19 +161,6 @@ const scale = async (runs: number, rounds: number) => {
   console.log(`  rounds (agent): ${agentUs.map((x) => x.toFixed(1)).join(" ")}`)
 }
 
-// The raw SDK's structured call on the given client (`signal`: with a caller AbortSignal).
-const onClient = (client: OpenAI, signal: boolean) => async () => {
-  const completion = await client.chat.completions.create(
-    {
-      model,
-      messages: [{ role: "user", content: question }],
-      response_format: { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } }
-    },
-    signal ? { signal: new AbortController().signal } : undefined
-  )
-  return JSON.parse(completion.choices[0]!.message.content!)
-}
-
 const versusRaw = async (
   which: "toolLoop" | "structured" | "client",
   blocks: number,
@@ -188,7 +175,7 @@ const versusRaw = async (
   const clientSides = async (): Promise<Record<string, () => Promise<unknown>>> => {
     const plain = new OpenAI({ apiKey, baseURL: url, maxRetries: 0, logLevel: "off" })
     const ours = await Effect.runPromise(OpenAiClient.make({ apiKey, baseURL: url }))
-    return { provider: onClient(ours.sdk, false), signal: onClient(plain, true), raw: onClient(plain, false) }
+    return { provider: structuredOn(ours.sdk), signal: structuredOn(plain, true), raw: structuredOn(plain) }
   }
   const all: Record<string, () => Promise<unknown>> = which === "toolLoop"
     ? { agent: built.value.toolLoop, bare: built.value.bareToolLoop, raw: rawSides.toolLoop }
@@ -236,11 +223,12 @@ const versusRaw = async (
   }
 }
 
-// Where a 5-step tool loop's latency goes, per side, from the times its
-// requests leave and their responses arrive (a fetch that notes them): the
-// start (the call to the first request), the think time between a response
-// and the next request, the round trip (server, network, HTTP stack), and the
-// end (the last response to the answer). Medians over interleaved rounds.
+// Where the latency of a 5-step tool loop (or, with `structured`, of a
+// structured call) goes, per side, from the times its requests leave and
+// their responses arrive (a fetch that notes them): the start (the call to
+// the first request), the think time between a response and the next
+// request, the round trip (server, network, HTTP stack), and the end (the
+// last response to the answer). Medians over interleaved rounds.
 const timeline = async (rounds: number, structured: boolean) => {
   const fetchOf = globalThis.fetch
   const nowUs = () => performance.now() * 1000

@@ -48,7 +48,7 @@ const City = Schema.Struct({
 
 const decodeCity = Schema.decodeUnknownEffect(City)
 
-export const cityJsonSchema = {
+const cityJsonSchema = {
   type: "object",
   properties: {
     city: { type: "string" },
@@ -82,6 +82,23 @@ const lookupJsonSchema = {
 // Raw openai SDK: the floor
 // -----------------------------------------------------------------------------
 
+/**
+ * The raw SDK's structured call on `client` and `JSON.parse`; `signal`: each
+ * call given a caller `AbortSignal`, as a client built elsewhere gets from the
+ * provider (cpu.ts client compares the clients).
+ */
+export const structuredOn = (client: OpenAI, signal = false): Call => async () => {
+  const completion = await client.chat.completions.create(
+    {
+      model,
+      messages: [{ role: "user", content: question }],
+      response_format: { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } }
+    },
+    signal ? { signal: new AbortController().signal } : undefined
+  )
+  return JSON.parse(completion.choices[0]!.message.content!)
+}
+
 export const raw = (baseURL: string): Sides => {
   const client = new OpenAI({ apiKey, baseURL, maxRetries: 0, logLevel: "off" })
   const tools: Array<OpenAI.Chat.ChatCompletionTool> = [{
@@ -89,14 +106,7 @@ export const raw = (baseURL: string): Sides => {
     function: { name: "lookup", description: "Looks up an order by id", parameters: lookupJsonSchema }
   }]
   return {
-    structured: async () => {
-      const completion = await client.chat.completions.create({
-        model,
-        messages: [{ role: "user", content: question }],
-        response_format: { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } }
-      })
-      return JSON.parse(completion.choices[0]!.message.content!)
-    },
+    structured: structuredOn(client),
     stream: async () => {
       const stream = await client.chat.completions.create({
         model,
