@@ -252,6 +252,66 @@ describe("Agent handoffs", () => {
       TestModel.text("Your invoice is paid.")
     ]))))
 
+  it.effect("a handoff target's own maxModelCalls bounds its part of the run: BudgetExceeded names the target, its extra call not sent", () =>
+    Effect.gen(function*() {
+      const lookup = Tool.make("lookup", { parameters: Schema.Struct({ id: Schema.String }), success: Schema.String })
+      const LookupKit = Toolkit.make(lookup)
+      const cappedBilling = Agent.make({ name: "billing", toolkit: LookupKit, maxModelCalls: 2 })
+      const router = Agent.make({ name: "triage", handoffs: [cappedBilling], maxModelCalls: 10 })
+      const exit = yield* Effect.exit(router.run("Was my invoice paid?")).pipe(
+        Effect.provide(LookupKit.toLayer({ lookup: ({ id }) => Effect.succeed(`invoice ${id}: paid`) }))
+      )
+      const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
+      assert.isTrue(error !== undefined && error._tag === "Some" && error.value._tag === "BudgetExceeded")
+      const exceeded = (error as { value: HarnessError.BudgetExceeded }).value
+      assert.strictEqual(exceeded.limit, "modelCalls")
+      assert.strictEqual(exceeded.max, 2)
+      assert.strictEqual(exceeded.used, 3)
+      assert.strictEqual(exceeded.harness, "billing")
+      // triage's call and billing's two; billing's third was not sent
+      assert.strictEqual((yield* TestModel.requests).length, 3)
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.toolCall("transfer_to_billing", {}, "h1"),
+      TestModel.toolCall("lookup", { id: "1" }, "b1"),
+      TestModel.toolCall("lookup", { id: "2" }, "b2"),
+      TestModel.text("Your invoice is paid.")
+    ]))))
+
+  it.effect("caps nest at a handoff: a sub-agent called by the target counts against the target's cap and the caller's", () =>
+    Effect.gen(function*() {
+      // billing (own cap 3) asks the researcher, whose two calls count against billing's cap
+      const cappedBilling = Agent.make({ name: "billing", toolkit: Toolkit.make(Research.tool), maxModelCalls: 3 })
+      const router = Agent.make({ name: "triage", handoffs: [cappedBilling], maxModelCalls: 10 })
+      const exit = yield* Effect.exit(router.run("Was my invoice paid?")).pipe(
+        Effect.provide(Layer.mergeAll(Research.layer, notesHandlers([])))
+      )
+      const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
+      assert.isTrue(error !== undefined && error._tag === "Some" && error.value._tag === "BudgetExceeded")
+      const exceeded = (error as { value: HarnessError.BudgetExceeded }).value
+      assert.strictEqual(exceeded.max, 3)
+      assert.strictEqual(exceeded.harness, "billing")
+      // triage 1, billing 1, researcher 2: billing's answer would be its cap's fourth call
+      assert.strictEqual((yield* TestModel.requests).length, 4)
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.toolCall("transfer_to_billing", {}, "h1"),
+      TestModel.toolCall("research", { input: "invoices" }, "b1"),
+      TestModel.toolCall("notes", { topic: "invoices" }, "r1"),
+      TestModel.text("Invoices are paid monthly."),
+      TestModel.text("Your invoice is paid.")
+    ]))))
+
+  it.effect("a handoff target's own cap leaves a run within it alone: the target answers", () =>
+    Effect.gen(function*() {
+      const cappedBilling = Agent.make({ name: "billing", maxModelCalls: 1 })
+      const router = Agent.make({ name: "triage", handoffs: [cappedBilling] })
+      const result = yield* router.runDetailed("Was my invoice paid?")
+      assert.strictEqual(result.output, "Your invoice is paid.")
+      assert.strictEqual(result.agent, "billing")
+    }).pipe(Effect.provide(TestModel.layer([
+      TestModel.toolCall("transfer_to_billing", {}, "h1"),
+      TestModel.text("Your invoice is paid.")
+    ]))))
+
   it.effect("a handoff shows in the events: the last Finished is the target's", () =>
     Effect.gen(function*() {
       const events = Array.from(yield* Stream.runCollect(Agent.stream(triage, "Was my invoice paid?")))

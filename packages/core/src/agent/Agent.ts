@@ -165,9 +165,10 @@ export interface Options<Tools extends Record<string, Tool.Any>, In, O, RO, RH =
    * and the summarizer's calls), the calls of sub-agents (`asTool`) included.
    * The call that would go over is not sent: the run fails with the fatal
    * `BudgetExceeded { limit: "modelCalls", max, used }`. Default: no cap
-   * beyond `maxSteps x maxAttempts`. A handoff continues the run under this
-   * cap (the target's calls count against it); a handoff target's own
-   * `maxModelCalls` applies when that agent starts a run itself.
+   * beyond `maxSteps x maxAttempts`. Caps nest: a handoff continues the run
+   * under this cap (the target's calls count against it), and a handoff
+   * target's own `maxModelCalls` bounds its part of the run too (the call
+   * over either fails, named after the agent whose cap it is).
    */
   readonly maxModelCalls?: number | undefined
   /**
@@ -295,6 +296,9 @@ export const make = <
   }
   const tools: Array<Tool.Any> = Object.values(toolsByName)
   const offered = handoffs.size === 0 ? tools : tools.concat(Array.from(handoffs.values(), (handoff) => handoff.tool))
+  const maxModelCalls = options.maxModelCalls === undefined
+    ? undefined
+    : ModelCalls.validMax(`Agent ${options.name}`, options.maxModelCalls)
   const config: Loop.Config<O> = {
     name: options.name,
     description: options.description,
@@ -312,6 +316,7 @@ export const make = <
       )
     ),
     maxSteps: options.maxSteps ?? 10,
+    maxModelCalls,
     concurrency: options.concurrency ?? 4,
     stopWhen: options.stopWhen,
     handoffs,
@@ -338,9 +343,6 @@ export const make = <
   // it otherwise.
   const origin: HarnessError.Origin = { harness: options.name }
   const name = (error: AgentError) => HarnessError.withOrigin(error, origin)
-  const maxModelCalls = options.maxModelCalls === undefined
-    ? undefined
-    : ModelCalls.validMax(`Agent ${options.name}`, options.maxModelCalls)
   const wrap = <A, R>(self: Effect.Effect<A, AgentError, R>, context: Context.Context<never>) => {
     const named = Context.get(context, Budget.Budget).active ? Effect.mapError(self, name) : self
     // a cap of its own only when asked for: the loop reads it from the context

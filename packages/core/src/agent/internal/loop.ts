@@ -89,6 +89,8 @@ export interface Config<O> {
   readonly toolTimeouts: ReadonlyMap<string, Duration.Duration>
   readonly toolTimeout: Duration.Duration | undefined
   readonly maxSteps: number
+  /** The agent's own cap on model calls (applied by `Agent.make` to runs it starts, and at a handoff to it). */
+  readonly maxModelCalls: number | undefined
   readonly concurrency: number | "unbounded"
   readonly stopWhen: ((state: Data_.StopState) => boolean) | undefined
   /** The agents this one can hand the conversation to, by the name of their tool. */
@@ -185,7 +187,7 @@ function* resumeSteps<O>(
   if (run.sink !== undefined) yield* run.sink(finished(run, done))
   const final = stopsAfter(run, done)
   const handoff = handoffOf(run, calls)
-  return yield* handoff === undefined ? loop(run, final) : loop(handOff(run, handoff), false)
+  return yield* handoff === undefined ? loop(run, final) : handOff(run, handoff)
 }
 
 // Every service the run uses, read once from the context.
@@ -246,15 +248,24 @@ const handoffOf = <O>(run: Run<O>, calls: ReadonlyArray<Data_.ToolCallRecord>): 
 }
 
 // The run goes on with the target agent: same history, usage and records;
-// its own instructions, tools, output and step limit.
-const handOff = <O>(run: Run<O>, handoff: Handoff): Run<O> => ({
-  ...run,
-  config: handoff.target as Config<O>,
-  responseFormat: responseFormatOf(handoff.target),
-  handlers: undefined,
-  step: 0,
-  repairs: 0
-})
+// its own instructions, tools, output and step limit. A target with its own
+// `maxModelCalls` answers under a fresh cap of that many calls, inside the
+// run's: its calls count against both, and so do those its tools and window
+// make (the cap is in the context they run in).
+const handOff = <O>(run: Run<O>, handoff: Handoff): Effect.Effect<Data_.RunResult<O>, AgentError> => {
+  const target = handoff.target as Config<O>
+  const handed: Run<O> = {
+    ...run,
+    config: target,
+    responseFormat: responseFormatOf(target),
+    handlers: undefined,
+    step: 0,
+    repairs: 0
+  }
+  if (target.maxModelCalls === undefined) return Effect.gen(() => loop(handed, false))
+  const cap: ModelCalls.Cap = { harness: target.name, max: target.maxModelCalls, used: 0, outer: run.cap }
+  return Effect.provideService(Effect.gen(() => loop({ ...handed, cap }, false)), ModelCalls.CurrentCap, cap)
+}
 
 // -----------------------------------------------------------------------------
 // The loop
@@ -274,7 +285,7 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
       if (run.sink !== undefined) yield* run.sink(finished(run, done))
       final = stopsAfter(run, done)
       const handoff = handoffOf(run, calls)
-      if (handoff !== undefined) return yield* loop(handOff(run, handoff), false)
+      if (handoff !== undefined) return yield* handOff(run, handoff)
       continue
     }
     const done = record(run, reply, [])
