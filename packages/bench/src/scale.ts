@@ -5,10 +5,13 @@
  * after 20 ms of real time and records nothing), so one run ideally takes
  * 60 ms however many run at once.
  *
- * Measured in a child process (a clean heap and its own peak RSS):
+ * Measured in a child process (a clean heap and its own peak RSS), each pass
+ * after an untimed one of the same size (the steady state of a process that
+ * runs agents: the heap grown to hold them, the JIT warm):
  * - wall time and CPU time (user + system) of all runs, run from effect
  *   (`Effect.forEach`) and, as the README's integration example does, through
- *   a `ManagedRuntime` (`runtime.runPromise` per run); the peak RSS;
+ *   a `ManagedRuntime` (`runtime.runPromise` per run); the peak RSS; and the
+ *   first pass of all, in the fresh process, as it is (no target);
  * - the double alone (the same 3 calls per fiber, nothing else), so that the
  *   agent's share of the CPU is reported on its own;
  * - the floors: 10,000 effect fibers that only sleep the 3 x 20 ms, and the
@@ -35,6 +38,9 @@ interface ScaleResult {
   readonly wallMs: number
   /** CPU (user + system) of all runs, per run. */
   readonly cpuPerRunUs: number
+  /** The first pass of the runs in the fresh process (the heap growing to hold them, the JIT warming up). */
+  readonly coldWallMs: number
+  readonly coldCpuPerRunUs: number
   /** The same runs, each through `ManagedRuntime.runPromise`. */
   readonly runtimeWallMs: number
   readonly runtimeCpuPerRunUs: number
@@ -107,11 +113,7 @@ const plainRun = async (gate?: Promise<void>, arrived?: () => void) => {
 }
 
 const measurePlain = async (runs: number) => {
-  await Promise.all(Array.from({ length: 1_000 }, () => plainRun()))
-  collect()
-  const start = performance.now()
-  await Promise.all(Array.from({ length: runs }, () => plainRun()))
-  const wallMs = performance.now() - start
+  const { wallMs } = await steady(runs, () => Promise.all(Array.from({ length: runs }, () => plainRun())))
   let open!: () => void
   const gate = new Promise<void>((resolve) => (open = resolve))
   let arrived = 0
@@ -150,26 +152,33 @@ const timed = async (runs: number, f: () => Promise<unknown>) => {
   return { wallMs: performance.now() - start, cpuPerRunUs: (cpuUs() - cpu) / runs }
 }
 
-const measureFibers = async (runs: number) => {
-  await Effect.runPromise(sleepers(1_000))
-  return timed(runs, () => Effect.runPromise(sleepers(runs)))
+// A pass of the same size first, untimed: each timed pass is a steady
+// state, after the heap has grown to hold `runs` runs and the JIT has seen
+// them (the agent's first pass in the fresh process, `coldWallMs`, costs two
+// to three times its steady one: every side would pay that, coming first).
+const steady = async (runs: number, f: () => Promise<unknown>) => {
+  await f()
+  return timed(runs, f)
 }
 
+const measureFibers = (runs: number) => steady(runs, () => Effect.runPromise(sleepers(runs)))
+
 const measureChild = async (runs: number): Promise<ScaleResult> => {
-  // warm-up (JIT), then the timed passes: from effect, through a ManagedRuntime, the double alone
-  await Effect.runPromise(Effect.provide(runAll(1_000), model()))
-  await Effect.runPromise(MinimalModel.callsAlone(1_000, steps, stepMs))
+  // the timed passes, each after an untimed one of the same size (see
+  // `steady`): from effect, through a ManagedRuntime, the double alone; the
+  // first pass of all, in the fresh process, is reported as it is
   const timedLayer = model()
-  const agentRuns = await timed(runs, () => Effect.runPromise(Effect.provide(runAll(runs), timedLayer)))
+  const agentPass = () => Effect.runPromise(Effect.provide(runAll(runs), timedLayer))
+  const cold = await timed(runs, agentPass)
+  const agentRuns = await timed(runs, agentPass)
   const peakRssMb = process.resourceUsage().maxRSS / 1024
   const runtime = ManagedRuntime.make(model())
-  await Promise.all(Array.from({ length: 1_000 }, () => runtime.runPromise(Agent.run(agent, "Where are my orders?"))))
-  const runtimeRuns = await timed(
+  const runtimeRuns = await steady(
     runs,
     () => Promise.all(Array.from({ length: runs }, () => runtime.runPromise(Agent.run(agent, "Where are my orders?"))))
   )
   await runtime.dispose()
-  const double = await timed(runs, () => Effect.runPromise(MinimalModel.callsAlone(runs, steps, stepMs)))
+  const double = await steady(runs, () => Effect.runPromise(MinimalModel.callsAlone(runs, steps, stepMs)))
   const bareAll = (n: number) =>
     Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
       const direct = DirectModel.of(lm)
@@ -178,8 +187,7 @@ const measureChild = async (runs: number): Promise<ScaleResult> => {
         discard: true
       })
     }).pipe(Effect.provide(model()))
-  await Effect.runPromise(bareAll(1_000))
-  const bare = await timed(runs, () => Effect.runPromise(bareAll(runs)))
+  const bare = await steady(runs, () => Effect.runPromise(bareAll(runs)))
 
   // memory: every run parked at its last model call
   const gate = Deferred.makeUnsafe<void>()
@@ -203,6 +211,8 @@ const measureChild = async (runs: number): Promise<ScaleResult> => {
     runs,
     wallMs: agentRuns.wallMs,
     cpuPerRunUs: agentRuns.cpuPerRunUs,
+    coldWallMs: cold.wallMs,
+    coldCpuPerRunUs: cold.cpuPerRunUs,
     runtimeWallMs: runtimeRuns.wallMs,
     runtimeCpuPerRunUs: runtimeRuns.cpuPerRunUs,
     bareWallMs: bare.wallMs,
@@ -274,6 +284,9 @@ export const runScale = async (report: Report, options: { readonly runs: number 
     ])
   }
   side("effect-harness Agent (Effect.forEach)", result.wallMs, result.cpuPerRunUs, { targeted: true, agentShareUs: share })
+  side("the same, its first pass in the fresh process (no target)", result.coldWallMs, result.coldCpuPerRunUs, {
+    agentShareUs: result.coldCpuPerRunUs - result.doubleCpuPerRunUs
+  })
   side("effect-harness Agent (ManagedRuntime.runPromise per run)", result.runtimeWallMs, result.runtimeCpuPerRunUs, {
     targeted: true,
     agentShareUs: runtimeShare
