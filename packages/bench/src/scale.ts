@@ -112,6 +112,29 @@ const plainRun = async (gate?: Promise<void>, arrived?: () => void) => {
   return history
 }
 
+const cpuUs = () => {
+  const usage = process.cpuUsage()
+  return usage.user + usage.system
+}
+
+// wall time (ms) and CPU per run (µs) of a batch of runs
+const timed = async (runs: number, f: () => Promise<unknown>) => {
+  collect()
+  const start = performance.now()
+  const cpu = cpuUs()
+  await f()
+  return { wallMs: performance.now() - start, cpuPerRunUs: (cpuUs() - cpu) / runs }
+}
+
+// A pass of the same size first, untimed: each timed pass is a steady
+// state, after the heap has grown to hold `runs` runs and the JIT has seen
+// them (the agent's first pass in the fresh process, `coldWallMs`, costs two
+// to three times its steady one: every side would pay that, coming first).
+const steady = async (runs: number, f: () => Promise<unknown>) => {
+  await f()
+  return timed(runs, f)
+}
+
 const measurePlain = async (runs: number) => {
   const { wallMs } = await steady(runs, () => Promise.all(Array.from({ length: runs }, () => plainRun())))
   let open!: () => void
@@ -137,29 +160,6 @@ const sleepers = (runs: number) =>
     Effect.gen(function*() {
       for (let step = 0; step < steps; step++) yield* Effect.sleep(stepMs)
     }), { concurrency: "unbounded", discard: true })
-
-const cpuUs = () => {
-  const usage = process.cpuUsage()
-  return usage.user + usage.system
-}
-
-// wall time (ms) and CPU per run (µs) of a batch of runs
-const timed = async (runs: number, f: () => Promise<unknown>) => {
-  collect()
-  const start = performance.now()
-  const cpu = cpuUs()
-  await f()
-  return { wallMs: performance.now() - start, cpuPerRunUs: (cpuUs() - cpu) / runs }
-}
-
-// A pass of the same size first, untimed: each timed pass is a steady
-// state, after the heap has grown to hold `runs` runs and the JIT has seen
-// them (the agent's first pass in the fresh process, `coldWallMs`, costs two
-// to three times its steady one: every side would pay that, coming first).
-const steady = async (runs: number, f: () => Promise<unknown>) => {
-  await f()
-  return timed(runs, f)
-}
 
 const measureFibers = (runs: number) => steady(runs, () => Effect.runPromise(sleepers(runs)))
 

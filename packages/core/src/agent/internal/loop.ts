@@ -254,17 +254,11 @@ const handoffOf = <O>(run: Run<O>, calls: ReadonlyArray<Data_.ToolCallRecord>): 
 // make (the cap is in the context they run in).
 const handOff = <O>(run: Run<O>, handoff: Handoff): Effect.Effect<Data_.RunResult<O>, AgentError> => {
   const target = handoff.target as Config<O>
-  const handed: Run<O> = {
-    ...run,
-    config: target,
-    responseFormat: responseFormatOf(target),
-    handlers: undefined,
-    step: 0,
-    repairs: 0
-  }
-  if (target.maxModelCalls === undefined) return Effect.gen(() => loop(handed, false))
-  const cap: ModelCalls.Cap = { harness: target.name, max: target.maxModelCalls, used: 0, outer: run.cap }
-  return Effect.provideService(Effect.gen(() => loop({ ...handed, cap }, false)), ModelCalls.CurrentCap, cap)
+  const cap = target.maxModelCalls === undefined ? run.cap : ModelCalls.make(target.name, target.maxModelCalls, run.cap)
+  const steps = Effect.gen(() =>
+    loop({ ...run, config: target, responseFormat: responseFormatOf(target), handlers: undefined, step: 0, repairs: 0, cap }, false)
+  )
+  return cap === run.cap ? steps : Effect.provideService(steps, ModelCalls.CurrentCap, cap)
 }
 
 // -----------------------------------------------------------------------------

@@ -42,12 +42,14 @@ export const validMax = (owner: string, max: number): number => {
   return max
 }
 
+/** A fresh cap of `max` calls set by `harness`, inside `outer`. */
+export const make = (harness: string, max: number, outer: Cap | undefined): Cap => ({ harness, max, used: 0, outer })
+
 /** Runs `effect` under a fresh cap of `max` calls, inside the caps around it. */
 export const capped = <A, E, R>(harness: string, max: number, effect: Effect.Effect<A, E, R>) =>
-  Effect.withFiber((fiber) => {
-    const cap: Cap = { harness, max, used: 0, outer: Context.get(fiber.context, CurrentCap) }
-    return Effect.provideService(effect, CurrentCap, cap)
-  }) as Effect.Effect<A, E | HarnessError.BudgetExceeded, R>
+  Effect.withFiber((fiber) =>
+    Effect.provideService(effect, CurrentCap, make(harness, max, Context.get(fiber.context, CurrentCap)))
+  ) as Effect.Effect<A, E | HarnessError.BudgetExceeded, R>
 
 /**
  * Takes one call from the cap and the caps around it; the error of the first
