@@ -7,7 +7,7 @@ import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import type { TestProjectInlineConfiguration } from "vitest/config"
 
-const packages = ["core", "testing", "openai", "sql", "workflow", "examples"] as const
+const packages = ["core", "testing", "openai", "sql", "workflow", "examples", "bench"] as const
 
 const root = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 

@@ -62,17 +62,23 @@ export const summarize = (latenciesUs: ReadonlyArray<number>, cpuUs: number): St
 }
 
 /**
- * The order of round `i`: the sides rotated by `i`, alternately forwards and
- * backwards, so that over the rounds every side runs first, last, and right
- * after every other side equally often (what one side leaves behind, such as
- * garbage to collect, is not always paid by the same neighbour).
+ * The order of round `i`: a Williams design, the sides' orders chosen so that
+ * over every {@link rotationCycle} rounds each side runs in each position,
+ * and right after each other side, equally often. What a side leaves behind
+ * (garbage to collect, a young generation grown) is paid partly by the side
+ * after it: a fixed neighbour would charge one side for another's cost.
  */
 export const rotation = (names: ReadonlyArray<string>, i: number): ReadonlyArray<string> => {
   const n = names.length
-  const shift = Math.floor(i / 2) % n
-  const rotated = names.map((_, k) => names[(k + shift) % n]!)
-  return i % 2 === 0 ? rotated : rotated.reverse()
+  const row = i % rotationCycle(n)
+  // the base order 0, 1, n-1, 2, n-2, ... shifted by the row; with an odd
+  // number of sides the mirrored rows complete the balance
+  const order = names.map((_, k) => names[((k % 2 === 1 ? (k + 1) / 2 : (n - k / 2) % n) + row) % n]!)
+  return row < n ? order : order.reverse()
 }
+
+/** How many rounds {@link rotation} takes to balance `sides` sides: `sides`, or twice that when odd. */
+export const rotationCycle = (sides: number): number => sides % 2 === 0 ? sides : 2 * sides
 
 const nowUs = () => Number(process.hrtime.bigint()) / 1000
 
@@ -139,16 +145,27 @@ export const cpuPerCall = async (
   }
 }
 
+/** One side's throughput: calls per second and the client's CPU per call. */
+export interface Throughput {
+  /** Calls per second, the median batch. */
+  readonly rate: number
+  /** The client process's CPU (user + system) per call in µs, the median batch. */
+  readonly cpuUs: number
+}
+
 /**
  * Calls per second with `concurrency` calls in flight, per side, measured in
- * interleaved batches of `perBatch` calls.
+ * interleaved batches of `perBatch` calls, with the client's CPU per call:
+ * under this load the client's processor is the bottleneck, so a side's
+ * calls per second follow its CPU per call.
  */
 export const throughput = async (
   sides: Readonly<Record<string, () => Promise<unknown>>>,
   options: { readonly concurrency: number; readonly perBatch: number; readonly batches: number }
-): Promise<Record<string, number>> => {
+): Promise<Record<string, Throughput>> => {
   const names = Object.keys(sides)
   const rates: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
+  const cpu: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
   const batch = async (call: () => Promise<unknown>) => {
     let next = 0
     const worker = async () => {
@@ -157,21 +174,24 @@ export const throughput = async (
         await call()
       }
     }
+    const cpuStart = cpuNowUs()
     const start = nowUs()
     await Promise.all(Array.from({ length: options.concurrency }, worker))
-    return nowUs() - start
+    return { us: nowUs() - start, cpuUs: cpuNowUs() - cpuStart }
   }
   // one warm-up batch per side
   for (const name of names) await batch(sides[name]!)
   for (let i = 0; i < options.batches; i++) {
     for (const name of rotation(names, i)) {
-      const us = await batch(sides[name]!)
+      const { cpuUs, us } = await batch(sides[name]!)
       rates[name]!.push(options.perBatch / (us / 1e6))
+      cpu[name]!.push(cpuUs / options.perBatch)
     }
   }
   // the median batch: on a shared machine a batch now and then runs slow for
   // all sides alike, and a sum would charge it to whichever side it fell on
-  return Object.fromEntries(names.map((name) => [name, percentile([...rates[name]!].sort((a, b) => a - b), 0.5)]))
+  const median = (values: ReadonlyArray<number>) => percentile([...values].sort((a, b) => a - b), 0.5)
+  return Object.fromEntries(names.map((name) => [name, { rate: median(rates[name]!), cpuUs: median(cpu[name]!) }]))
 }
 
 const gcNow = (): boolean => {
