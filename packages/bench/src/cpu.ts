@@ -34,6 +34,13 @@
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
  *   same way, beside the raw SDK and `JSON.parse`: CPU per call (`--in-process`
  *   as for `loop`).
+ * - `throughput`: the structured call's sides at concurrency 64 against the
+ *   server, in rotated batches: calls per second, the client's CPU per call
+ *   and the server's (from `/proc`), and the client's cores in use (calls per
+ *   second times CPU per call: about one when its processor is saturated).
+ *   With `--profile`, one sampling profile over all batches, each sample
+ *   charged to the side whose batch was running: where each side's CPU goes,
+ *   per script, in µs per call.
  * - `client`: the raw SDK's structured call through each client the provider
  *   may hold, in one process: a plain `OpenAI`, the provider's own client (the
  *   `OpenAI` subclass that aborts a request without a caller signal, from
@@ -44,6 +51,8 @@ import { Agent, DirectModel } from "@effect-harness/core"
 import { OpenAiClient } from "@effect-harness/openai"
 import { Effect, Layer } from "effect"
 import { LanguageModel, Toolkit } from "effect/ai"
+import { readFileSync } from "node:fs"
+import { Session } from "node:inspector/promises"
 import OpenAI from "openai"
 import * as BareLoop from "./bareLoop.ts"
 import { installFetch } from "./inProcess.ts"
@@ -294,6 +303,132 @@ const timeline = async (rounds: number, structured: boolean) => {
   }
 }
 
+// The server's CPU so far in µs (user + system, from /proc: Linux only, in
+// clock ticks of 10 ms, so read over many calls), NaN where unreadable.
+const processCpuUs = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return Number.NaN
+  }
+}
+
+interface ProfileNode {
+  readonly id: number
+  readonly callFrame: { readonly url: string; readonly functionName: string }
+}
+
+// Self time per script of one side, from samples taken while its batches ran.
+const selfTimeByScript = (
+  profile: { nodes: ReadonlyArray<ProfileNode>; samples?: ReadonlyArray<number>; timeDeltas?: ReadonlyArray<number>; startTime: number },
+  windows: ReadonlyArray<readonly [side: string, start: number, end: number]>
+): Record<string, Map<string, number>> => {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const bySide: Record<string, Map<string, number>> = {}
+  const samples = profile.samples ?? [], deltas = profile.timeDeltas ?? []
+  let time = profile.startTime
+  let w = 0
+  for (let i = 0; i < samples.length; i++) {
+    time += deltas[i]!
+    while (w < windows.length && windows[w]![2] < time) w++
+    if (w === windows.length) break
+    const [side, start] = windows[w]!
+    if (start > time) continue
+    const frame = byId.get(samples[i]!)!.callFrame
+    const script = frame.url === ""
+      ? `(${frame.functionName})`
+      : frame.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/packages\//, "packages/")
+    const bucket = bySide[side] ??= new Map()
+    bucket.set(script, (bucket.get(script) ?? 0) + (deltas[i + 1] ?? 0))
+  }
+  return bySide
+}
+
+const throughputOf = async (batches: number, perBatch: number, profiled: boolean) => {
+  const concurrency = 64
+  const server = await startServer()
+  const built = await harness(server.url)
+  const sides: Record<string, () => Promise<unknown>> = {
+    raw: raw(server.url).structured,
+    again: raw(server.url).structured,
+    effect: effectOnRaw(server.url).structured,
+    bare: built.value.bareStructured,
+    harness: built.value.structured
+  }
+  const names = Object.keys(sides)
+  const serverPid = server.child.pid ?? -1
+  const hrUs = () => Number(process.hrtime.bigint() / 1000n)
+  const batch = async (call: () => Promise<unknown>) => {
+    let next = 0
+    const worker = async () => {
+      while (next < perBatch) {
+        next++
+        await call()
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+  }
+  const figures = Object.fromEntries(names.map((name) => [name, { rates: [] as Array<number>, cpu: [] as Array<number>, server: 0 }]))
+  const windows: Array<readonly [string, number, number]> = []
+  const session = profiled ? new Session() : undefined
+  try {
+    // (as in the bench: every side serves calls one by one first)
+    for (let i = 0; i < 2000; i++) for (const name of names) await sides[name]!()
+    for (const name of names) await batch(sides[name]!)
+    if (session !== undefined) {
+      session.connect()
+      await session.post("Profiler.enable")
+      await session.post("Profiler.setSamplingInterval", { interval: 100 })
+      await session.post("Profiler.start")
+    }
+    for (let b = 0; b < batches; b++) {
+      for (const name of rotation(names, b)) {
+        const cpuStart = cpuUs(), serverStart = processCpuUs(serverPid), start = hrUs()
+        await batch(sides[name]!)
+        const end = hrUs()
+        const f = figures[name]!
+        f.rates.push(perBatch / ((end - start) / 1e6))
+        f.cpu.push((cpuUs() - cpuStart) / perBatch)
+        f.server += processCpuUs(serverPid) - serverStart
+        windows.push([name, start, end])
+      }
+    }
+    const rawRate = median(figures.raw!.rates)
+    console.log(`throughput: structured call at concurrency ${concurrency}, ${batches} rotated batches of ${perBatch} per side (medians)`)
+    console.log("  side      calls/s  ratio  paired  client CPU/call  server CPU/call  client cores")
+    for (const name of names) {
+      const f = figures[name]!
+      const rate = median(f.rates), cpu = median(f.cpu)
+      // the median of the ratios to the raw SDK's batch of the same round
+      const paired = median(f.rates.map((r, round) => r / figures.raw!.rates[round]!))
+      console.log(
+        `  ${name.padEnd(8)} ${rate.toFixed(0).padStart(8)} ${(rate / rawRate).toFixed(3).padStart(6)} ${paired.toFixed(3).padStart(7)} ` +
+          `${cpu.toFixed(0).padStart(13)} µs ${(f.server / (batches * perBatch)).toFixed(0).padStart(13)} µs ` +
+          `${(rate * cpu / 1e6).toFixed(2).padStart(13)}`
+      )
+    }
+    if (session !== undefined) {
+      const { profile } = await session.post("Profiler.stop")
+      const bySide = selfTimeByScript(profile as Parameters<typeof selfTimeByScript>[0], windows)
+      const calls = batches * perBatch
+      const scripts = new Map<string, number>()
+      for (const name of names) for (const [script, us] of bySide[name] ?? []) scripts.set(script, Math.max(scripts.get(script) ?? 0, us))
+      console.log("  self time per call while the side ran, by script (µs; the profiler's own cost included):")
+      console.log(`  ${"script".padEnd(58)}${names.map((name) => name.padStart(9)).join("")}`)
+      const total = (name: string) => [...(bySide[name]?.values() ?? [])].reduce((a, b) => a + b, 0) / calls
+      console.log(`  ${"all".padEnd(58)}${names.map((name) => total(name).toFixed(1).padStart(9)).join("")}`)
+      for (const [script] of [...scripts].sort((a, b) => b[1] - a[1]).slice(0, arg("top", 30))) {
+        console.log(`  ${script.slice(-58).padEnd(58)}${names.map((name) => ((bySide[name]?.get(script) ?? 0) / calls).toFixed(2).padStart(9)).join("")}`)
+      }
+    }
+  } finally {
+    session?.disconnect()
+    await built.close()
+    await server.close()
+  }
+}
+
 const which = process.argv[2] ?? "scale"
 const inProcess = process.argv.includes("--in-process")
 const arg = (name: string, fallback: number) => {
@@ -305,6 +440,7 @@ else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
 else if (which === "bare") await bare(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "timeline") await timeline(arg("rounds", 400), process.argv.includes("--structured"))
 else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50), inProcess)
+else if (which === "throughput") await throughputOf(arg("batches", 21), arg("per", 1000), process.argv.includes("--profile"))
 else if (which === "client") await versusRaw("client", arg("blocks", 40), arg("per", 50), inProcess)
 else await versusRaw("toolLoop", arg("blocks", 20), arg("per", 20), inProcess)
 process.exit(0)
