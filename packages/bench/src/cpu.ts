@@ -56,7 +56,7 @@ import { Session } from "node:inspector/promises"
 import OpenAI from "openai"
 import * as BareLoop from "./bareLoop.ts"
 import { installFetch } from "./inProcess.ts"
-import { collect, percentile, rotation } from "./measure.ts"
+import { collect, concurrently, median, rotation } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 import { startServer } from "./server.ts"
 import { apiKey, effectOnRaw, harness, raw, structuredOn } from "./sides.ts"
@@ -66,7 +66,6 @@ const cpuUs = () => {
   return usage.user + usage.system
 }
 
-const median = (values: Array<number>) => percentile(values.sort((a, b) => a - b), 0.5)
 
 const timed = async (f: () => Promise<unknown>): Promise<number> => {
   collect()
@@ -359,16 +358,7 @@ const throughputOf = async (batches: number, perBatch: number, profiled: boolean
   const names = Object.keys(sides)
   const serverPid = server.child.pid ?? -1
   const hrUs = () => Number(process.hrtime.bigint() / 1000n)
-  const batch = async (call: () => Promise<unknown>) => {
-    let next = 0
-    const worker = async () => {
-      while (next < perBatch) {
-        next++
-        await call()
-      }
-    }
-    await Promise.all(Array.from({ length: concurrency }, worker))
-  }
+  const batch = (call: () => Promise<unknown>) => concurrently(call, concurrency, perBatch)
   const figures = Object.fromEntries(names.map((name) => [name, { rates: [] as Array<number>, cpu: [] as Array<number>, server: 0 }]))
   const windows: Array<readonly [string, number, number]> = []
   const session = profiled ? new Session() : undefined

@@ -48,6 +48,21 @@ export const percentile = (sorted: ReadonlyArray<number>, p: number): number => 
   return sorted[index]!
 }
 
+/** The median of `values` (left as they are). */
+export const median = (values: ReadonlyArray<number>): number => percentile([...values].sort((a, b) => a - b), 0.5)
+
+/** Makes `count` calls of `call`, `concurrency` of them in flight at a time. */
+export const concurrently = async (call: () => Promise<unknown>, concurrency: number, count: number): Promise<void> => {
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      next++
+      await call()
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+}
+
 export const summarize = (latenciesUs: ReadonlyArray<number>, cpuUs: number): Stats => {
   const sorted = [...latenciesUs].sort((a, b) => a - b)
   const sum = sorted.reduce((a, b) => a + b, 0)
@@ -134,7 +149,6 @@ export const cpuPerCall = async (
       perCall[name]!.push((cpuNowUs() - start) / options.perBlock)
     }
   }
-  const median = (values: ReadonlyArray<number>) => percentile([...values].sort((a, b) => a - b), 0.5)
   // the median block, for the same reason as in `throughput`; what a side
   // adds is read from the blocks of the same round, which saw the same
   // machine (the difference of two medians moves with the machine's drift)
@@ -167,16 +181,9 @@ export const throughput = async (
   const rates: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
   const cpu: Record<string, Array<number>> = Object.fromEntries(names.map((name) => [name, []]))
   const batch = async (call: () => Promise<unknown>) => {
-    let next = 0
-    const worker = async () => {
-      while (next < options.perBatch) {
-        next++
-        await call()
-      }
-    }
     const cpuStart = cpuNowUs()
     const start = nowUs()
-    await Promise.all(Array.from({ length: options.concurrency }, worker))
+    await concurrently(call, options.concurrency, options.perBatch)
     return { us: nowUs() - start, cpuUs: cpuNowUs() - cpuStart }
   }
   // one warm-up batch per side
@@ -190,7 +197,6 @@ export const throughput = async (
   }
   // the median batch: on a shared machine a batch now and then runs slow for
   // all sides alike, and a sum would charge it to whichever side it fell on
-  const median = (values: ReadonlyArray<number>) => percentile([...values].sort((a, b) => a - b), 0.5)
   return Object.fromEntries(names.map((name) => [name, { rate: median(rates[name]!), cpuUs: median(cpu[name]!) }]))
 }
 
