@@ -553,12 +553,14 @@ const toStep = (
   text: reply.structured === undefined || encode === undefined ? reply.text : encode(reply.structured.value) ?? reply.text,
   toolCalls: final ? [] : reply.toolCalls,
   finishReason: reply.finishReason,
+  // (literals of one shape: spreading optional fields in costs an object per
+  // spread and a step object in dictionary mode; undefined is "not said")
   usage: {
-    ...(reply.usage.inputTokens === undefined ? {} : { inputTokens: reply.usage.inputTokens }),
-    ...(reply.usage.outputTokens === undefined ? {} : { outputTokens: reply.usage.outputTokens }),
-    ...(reply.usage.cachedInputTokens === undefined ? {} : { cachedInputTokens: reply.usage.cachedInputTokens })
+    inputTokens: reply.usage.inputTokens,
+    outputTokens: reply.usage.outputTokens,
+    cachedInputTokens: reply.usage.cachedInputTokens
   },
-  ...(reply.model === undefined ? {} : { model: reply.model })
+  model: reply.model
 })
 
 // The model named on spans and priced: the reply's, the agent's label, or the provider's id.
