@@ -775,8 +775,10 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
 // (ToolUnavailable).
 const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, AgentError> => {
   const handler = tool.toModelOutput === undefined ? handlerInContext(run.services, tool) : undefined
-  const call = (handler === undefined ? viaToolkit(run, tool, id, params) : viaHandler(handler, tool, id, params)).pipe(
-    Effect.catchCause((cause) => {
+  // (data-first calls here and below: a pipeable one costs a closure per call)
+  const call = Effect.catchCause(
+    handler === undefined ? viaToolkit(run, tool, id, params) : viaHandler(handler, tool, id, params),
+    (cause) => {
       // an interrupted run stays interrupted; everything else becomes a result
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
       const end = cause.reasons.find((reason) => Cause.isDieReason(reason) && reason.defect instanceof EndRun)
@@ -791,8 +793,7 @@ const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown
       }
       if (Option.isSome(error)) return Effect.succeed(failureResult(tool, error.value))
       return Effect.succeed(errorResult("defect", "ToolCrashed", `${tool.name} crashed: ${messageOf(Cause.squash(cause))}`))
-    }),
-    runsInContext
+    }
   )
   const limit = run.config.toolTimeouts.get(tool.name) ?? run.config.toolTimeout
   return limit === undefined ? call : Effect.timeoutOrElse(call, {
@@ -835,7 +836,7 @@ const viaToolkit = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown)
 // in the context: effect keeps each tool's `Tool.Handler` under the tool's
 // public `id`. Checked for its shape: anything else goes through `handle`.
 const handlerInContext = (services: Context.Context<never>, tool: Tool.Any): Tool.Handler<string> | undefined => {
-  const entry: unknown = Context.getOrUndefined(services, { key: tool.id } as Context.Key<never, unknown>)
+  const entry: unknown = Context.getOrUndefined(services, codecsOf(tool).handlerKey)
   return typeof entry === "object" && entry !== null && "handler" in entry && typeof entry.handler === "function" &&
       "context" in entry && Context.isContext(entry.context)
     ? entry as Tool.Handler<string>
@@ -852,9 +853,14 @@ const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, p
   return Effect.matchEffect(codecs.decodeParameters(params), {
     onFailure: codecs.invalidParameters,
     onSuccess: (decoded): Effect.Effect<Data_.ToolStep, unknown> =>
-      Effect.suspend(() => handler.handler(decoded, { toolCallId: id, preliminary: noPreliminary })).pipe(
-        Effect.updateContext((current: Context.Context<never>) => mergedContext(handler.context, current)),
-        Effect.matchEffect(codecs.handled)
+      // (called here, not in an `Effect.suspend`: this runs in the fiber, so a
+      // handler that throws is a defect of the call all the same)
+      Effect.matchEffect(
+        Effect.updateContext(
+          handler.handler(decoded, { toolCallId: id, preliminary: noPreliminary }),
+          underHandler(handler.context)
+        ),
+        codecs.handled
       )
   })
 }
@@ -876,9 +882,20 @@ const mergedContext = (services: Context.Context<never>, current: Context.Contex
   return merged
 }
 
+// The context update of a handler's calls, made once per handler context.
+const updaters = new WeakMap<Context.Context<never>, (current: Context.Context<never>) => Context.Context<never>>()
+
+const underHandler = (services: Context.Context<never>) => {
+  let update = updaters.get(services)
+  if (update === undefined) updaters.set(services, update = (current) => mergedContext(services, current))
+  return update
+}
+
 // Each tool's codecs, compiled once (tools are immutable values), and what
 // follows a direct handler call, made once per tool too (no closures per call).
 interface Codecs {
+  /** The key of the tool's handler in a toolkit layer's context. */
+  readonly handlerKey: Context.Key<never, unknown>
   readonly decodeParameters: (u: unknown) => Effect.Effect<unknown, Schema.SchemaError>
   readonly invalidParameters: (issue: Schema.SchemaError) => Effect.Effect<Data_.ToolStep, unknown>
   readonly handled: {
@@ -899,6 +916,7 @@ const codecsOf = (tool: Tool.Any): Codecs => {
       toolStepOf(tool, { encodedResult, isFailure: true, failureOrigin })
     const failedParameters = failed("parameters"), failedHandler = failed("handler")
     codecs = {
+      handlerKey: { key: tool.id } as Context.Key<never, unknown>,
       decodeParameters: Schema.isSchema(tool.parametersSchema)
         ? Schema.decodeUnknownEffect(tool.parametersSchema as Schema.Codec<unknown, unknown>)
         : Effect.succeed,
