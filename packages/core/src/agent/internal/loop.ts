@@ -617,21 +617,23 @@ function* toolStep<O>(
     ? [yield* toolCall(run, calls[0]!, decisions?.get(calls[0]!.id))]
     : [yield* journaledTool(run, calls[0]!, decisions?.get(calls[0]!.id))]
   const appending = append(run, [Prompt.toolMessage({
-    content: records.map((record) =>
-      Prompt.toolResultPart({
-        id: record.id,
-        name: record.name,
-        isFailure: record.isFailure,
-        result: record.result,
-        providerExecuted: false,
-        options
-      })
-    ),
+    content: records.map(resultPart),
     options
   })])
   if (appending !== undefined) yield* appending
   return records
 }
+
+// A call's result as the model reads it.
+const resultPart = (record: Data_.ToolCallRecord): Prompt.ToolResultPart =>
+  Prompt.toolResultPart({
+    id: record.id,
+    name: record.name,
+    isFailure: record.isFailure,
+    result: record.result,
+    providerExecuted: false,
+    options
+  })
 
 // The calls that need approval, asked of the context's approver (each answer
 // journaled), or of the caller through a pause.
@@ -1021,7 +1023,9 @@ const plainJson = (value: object, depth: number): boolean | undefined => {
   if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === "function") {
     return undefined
   }
-  for (const key of Object.keys(value)) {
+  // (for-in over a plain object, as Object.keys would list it, without an array of its keys per call)
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
     const ok = nestedJson((value as Record<string, unknown>)[key], depth)
     if (ok !== true) return ok
   }
@@ -1113,10 +1117,17 @@ const finished = <O>(run: Run<O>, record: Data_.StepRecord) =>
     outputTokens: record.outputTokens
   })
 
-export const usageOf = <O>(run: Run<O>): Budget.Usage => ({
-  ...run.usage,
-  totalTokens: run.usage.inputTokens + run.usage.outputTokens
-})
+export const usageOf = <O>(run: Run<O>): Budget.Usage => {
+  const { usage } = run
+  return {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    totalTokens: usage.inputTokens + usage.outputTokens,
+    steps: usage.steps,
+    toolCalls: usage.toolCalls,
+    cost: usage.cost
+  }
+}
 
 /** The structured output of an agent: its decoder (every issue listed) and its JSON encoding. */
 export const output = <O, RO>(schema: Schema.Codec<O, any, RO>, name: string): Output<O> => {
