@@ -697,7 +697,7 @@ const needsApproval = (
 
 // One tool call: its events and span around the journaled call.
 const toolCall = <O>(run: Run<O>, call: Data_.PendingCall, decision: Data_.Decision | undefined) => {
-  const steps = Effect.gen(() => journaledTool(run, call, decision))
+  const steps = journaledTool(run, call, decision)
   const traced = run.traced
     ? Effect.withSpan(steps, `execute_tool ${call.name}`, {
       attributes: { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.id },
@@ -724,19 +724,24 @@ function* observedCall(
 }
 
 // A call as a journaled tool step. A denied call does not run and is not
-// journaled (its decision is).
-function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_.Decision | undefined): Step<Data_.ToolCallRecord> {
+// journaled (its decision is). (An effect, not a step: the record is the
+// one thing made after the call, and a generator frame per call costs more.)
+const journaledTool = <O>(
+  run: Run<O>,
+  call: Data_.PendingCall,
+  decision: Data_.Decision | undefined
+): Effect.Effect<Data_.ToolCallRecord, AgentError> => {
   if (decision?._tag === "Deny") {
     // the shape of effect's Tool.ExecutionFailure
     const result = { type: "execution-denied", reason: decision.reason ?? "The user denied this tool call." }
-    return { ...call, isFailure: true, failure: "denied", result }
+    return Effect.succeed({ ...call, isFailure: true, failure: "denied", result })
   }
   const params = decision?._tag === "Edit" ? decision.params : call.params
   const { config } = run
   const handoff = config.handoffs.get(call.name)
   if (handoff !== undefined) {
     // nothing runs: the loop hands the run over after this step
-    return { id: call.id, name: call.name, params, isFailure: false, result: `Transferred to ${handoff.target.name}.` }
+    return Effect.succeed({ id: call.id, name: call.name, params, isFailure: false, result: `Transferred to ${handoff.target.name}.` })
   }
   const tool = Object.hasOwn(config.toolsByName, call.name) ? config.toolsByName[call.name] : undefined
   const execute = tool === undefined
@@ -746,14 +751,14 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
       `There is no tool named "${call.name}". Available tools: ${Object.keys(config.toolsByName).join(", ")}`
     ))
     : executeTool(run, tool, call.id, params)
-  let step: Data_.ToolStep
+  let step: Effect.Effect<Data_.ToolStep, AgentError>
   // a tool that journals its own steps (a sub-agent) is not wrapped in a tool
   // step: inside a step the journal records nothing
   if (run.journal === undefined || (tool !== undefined && Context.get(tool.annotations, Data_.JournalsItsSteps))) {
-    step = yield* execute
+    step = execute
   } else {
     const idempotent = config.idempotent.has(call.name) || (tool !== undefined && Context.get(tool.annotations, Tool.Idempotent))
-    step = yield* run.journal.step(
+    step = run.journal.step(
       {
         kind: "tool",
         name: call.name,
@@ -767,7 +772,14 @@ function* journaledTool<O>(run: Run<O>, call: Data_.PendingCall, decision: Data_
       execute
     )
   }
-  return { id: call.id, name: call.name, params, isFailure: step.isFailure, failure: step.failure, result: step.result }
+  return Effect.map(step, (step): Data_.ToolCallRecord => ({
+    id: call.id,
+    name: call.name,
+    params,
+    isFailure: step.isFailure,
+    failure: step.failure,
+    result: step.result
+  }))
 }
 
 // Runs a tool through its handler, and makes every way it can go wrong a
