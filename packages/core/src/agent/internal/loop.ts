@@ -160,14 +160,22 @@ class Overflow extends Data.TaggedError("Overflow")<{ readonly error: HarnessErr
 // the run's start is effects, not a generator of its own: a generator frame
 // delegating to the loop would be held as long as the run)
 export const run = <O>(config: Config<O>, input: ReadonlyArray<Prompt.Message>): Effect.Effect<Data_.RunResult<O>, AgentError> =>
-  Effect.flatMap(start(config, []), (run) =>
-    Effect.flatMap(run.history.read, (history) => {
-      // a conversation paused and never resumed: its calls are answered as denied
-      const denied = unanswered(history)
-      const appending = append(run, denied === undefined ? input : [denied, ...input])
-      const steps = Effect.gen(() => loop(run, false))
-      return appending === undefined ? steps : Effect.andThen(appending, steps)
-    }))
+  Effect.flatMap(start(config, []), (run) => {
+    // (the history without an effect when the store can give it so)
+    const history = run.history.readNow?.()
+    return history === undefined
+      ? Effect.flatMap(run.history.read, (history) => begin(run, history, input))
+      : begin(run, history, input)
+  })
+
+// The input appended, then the loop.
+const begin = <O>(run: Run<O>, history: ReadonlyArray<Prompt.Message>, input: ReadonlyArray<Prompt.Message>) => {
+  // a conversation paused and never resumed: its calls are answered as denied
+  const denied = unanswered(history)
+  const appending = append(run, denied === undefined ? input : [denied, ...input])
+  const steps = Effect.gen(() => loop(run, false))
+  return appending === undefined ? steps : Effect.andThen(appending, steps)
+}
 
 export const resume = <O>(config: Config<O>, paused: Data_.Paused, decisions: Readonly<Record<string, Data_.Decision>>) =>
   Effect.gen(() => resumeSteps(config, paused, decisions))
@@ -234,8 +242,10 @@ const notJournaled: Array<Prompt.Message> = []
 
 const responseFormatOf = (config: Config<unknown>): DirectModel.ResponseFormat =>
   config.output === undefined
-    ? { type: "text" }
+    ? textFormat
     : { type: "json", objectName: config.output.objectName, schema: config.output.schema }
+
+const textFormat: DirectModel.ResponseFormat = { type: "text" }
 
 // The first handoff the model asked for in a step, if any.
 const handoffOf = <O>(run: Run<O>, calls: ReadonlyArray<Data_.ToolCallRecord>): Handoff | undefined => {
@@ -284,9 +294,12 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
     }
     const done = record(run, reply, [])
     if (run.sink !== undefined) yield* run.sink(finished(run, done))
+    // (a text answer is the output as it is: no step of its own)
     const answer = reply.finishReason === "length" && !config.allowTruncated
       ? yield* truncatedAnswer(run, reply.text)
-      : yield* finalAnswer(run, reply.text)
+      : config.output === undefined
+      ? { value: reply.text as O }
+      : yield* finalAnswer(run, config.output, reply.text)
     if (answer === undefined) continue // sent back for repair
     const result: Data_.RunResult<O> = { output: answer.value, agent: config.name, steps: run.records, usage: usageOf(run) }
     if (run.sink !== undefined) {
@@ -301,11 +314,9 @@ function* loop<O>(run: Run<O>, forceFinal: boolean): Step<Data_.RunResult<O>> {
 const stopsAfter = <O>(run: Run<O>, done: Data_.StepRecord): boolean =>
   run.config.stopWhen?.({ step: run.step, last: done, usage: usageOf(run) }) === true
 
-// The final answer: the text, or the decoded structured answer; undefined
-// when an invalid answer was sent back for repair.
-function* finalAnswer<O>(run: Run<O>, text: string): Step<{ readonly value: O } | undefined> {
-  const output = run.config.output
-  if (output === undefined) return { value: text as O }
+// A structured final answer, decoded; undefined when an invalid answer was
+// sent back for repair.
+function* finalAnswer<O>(run: Run<O>, output: Output<O>, text: string): Step<{ readonly value: O } | undefined> {
   const decoded = yield* Answer.decode(output.decode, text, true)
   if (decoded.ok) return { value: decoded.value }
   if (run.repairs >= run.config.repairs) {
