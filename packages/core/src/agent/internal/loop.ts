@@ -362,7 +362,7 @@ function* modelStep<O>(run: Run<O>, final: boolean): Step<Data_.ModelStep> {
     ? yield* journaledCall(run, request, final)
     : AiError.isAiError(first)
     ? yield* retried(run, request, final, first)
-    : toStep(first, final, config.output?.encode)
+    : unrecorded(first, final, config.output?.encode)
   if (reply instanceof Overflow) {
     // without a window nothing can shrink the request: the overflow is the answer
     if (run.window === undefined) return yield* reply.error
@@ -573,6 +573,15 @@ const toStep = (
   },
   model: reply.model
 })
+
+// What the loop keeps of a reply no journal records: the reply itself, unless
+// the step changes it (a final step's tool calls dropped, a structured answer
+// encoded). The journal's copy (toStep) keeps only the step's fields.
+const unrecorded = (
+  reply: DirectModel.Reply,
+  final: boolean,
+  encode: ((value: unknown) => string | undefined) | undefined
+): Data_.ModelStep => final || reply.structured !== undefined ? toStep(reply, final, encode) : reply
 
 // The model named on spans and priced: the reply's, the agent's label, or the provider's id.
 const modelOf = (run: Run<unknown>, reply: Data_.ModelStep | undefined): string | undefined =>
