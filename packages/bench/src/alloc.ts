@@ -16,33 +16,15 @@
  * figure to read for a change to the loop's allocations; the CPU it saves is
  * read with `cpu.ts scale`.
  */
-import { Agent, DirectModel } from "@effect-harness/core"
-import { Effect, Layer } from "effect"
-import { LanguageModel, Toolkit } from "effect/ai"
+import { Effect } from "effect"
 import { PerformanceObserver } from "node:perf_hooks"
-import * as BareLoop from "./bareLoop.ts"
 import { median } from "./measure.ts"
-import * as MinimalModel from "./minimalModel.ts"
+import * as Sequential from "./sequential.ts"
 
 const runs = Number(process.argv[2] ?? 5_000)
 const passes = Number(process.argv[3] ?? 9)
 const steps = 3
-
-const Kit = Toolkit.make(BareLoop.Lookup)
-const layer = Layer.mergeAll(
-  MinimalModel.layer({ delayMs: 0, toolSteps: steps - 1 }),
-  Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
-)
-const agent = Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 })
-const agentRuns = (n: number) =>
-  Effect.forEach(Array.from({ length: n }), () => Agent.run(agent, "Where are my orders?"), { discard: true }).pipe(
-    Effect.provide(layer)
-  )
-const bareRuns = (n: number) =>
-  Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
-    const model = DirectModel.of(lm)
-    return Effect.forEach(Array.from({ length: n }), () => BareLoop.run(model, steps + 1), { discard: true })
-  }).pipe(Effect.provide(layer))
+const { agentRuns, bareRuns } = Sequential.make(steps)
 
 let collections = 0
 new PerformanceObserver((list) => {

@@ -58,6 +58,7 @@ import * as BareLoop from "./bareLoop.ts"
 import { installFetch } from "./inProcess.ts"
 import { collect, concurrently, median, rotation } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
+import * as Sequential from "./sequential.ts"
 import { startServer } from "./server.ts"
 import { apiKey, effectOnRaw, harness, raw, structuredOn } from "./sides.ts"
 
@@ -108,17 +109,8 @@ const bare = async (runs: number, rounds: number) => {
 }
 
 const seq = async (runs: number, rounds: number) => {
-  const { agent, layer } = scaleAgent(0)
-  const agentRuns = (n: number) =>
-    Effect.forEach(Array.from({ length: n }), () => Agent.run(agent, "Where are my orders?"), { discard: true }).pipe(
-      Effect.provide(layer)
-    )
   // the bare loop (bareLoop.ts) on the same double, in blocks alternating with the agent's
-  const bareRuns = (n: number) =>
-    Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
-      const model = DirectModel.of(lm)
-      return Effect.forEach(Array.from({ length: n }), () => BareLoop.run(model, steps + 1), { discard: true })
-    }).pipe(Effect.provide(layer))
+  const { agentRuns, bareRuns } = Sequential.make(steps)
   await Effect.runPromise(agentRuns(2_000))
   await Effect.runPromise(bareRuns(2_000))
   const agentUs: Array<number> = []
