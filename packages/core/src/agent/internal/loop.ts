@@ -560,19 +560,28 @@ const toStep = (
   reply: DirectModel.Reply,
   final: boolean,
   encode: ((value: unknown) => string | undefined) | undefined
-): Data_.ModelStep => ({
-  text: reply.structured === undefined || encode === undefined ? reply.text : encode(reply.structured.value) ?? reply.text,
-  toolCalls: final ? [] : reply.toolCalls,
-  finishReason: reply.finishReason,
-  // (literals of one shape: spreading optional fields in costs an object per
-  // spread and a step object in dictionary mode; undefined is "not said")
-  usage: {
-    inputTokens: reply.usage.inputTokens,
-    outputTokens: reply.usage.outputTokens,
-    cachedInputTokens: reply.usage.cachedInputTokens
-  },
-  model: reply.model
-})
+): Data_.ModelStep => {
+  const text = reply.structured === undefined || encode === undefined
+    ? reply.text
+    : encode(reply.structured.value) ?? reply.text
+  const toolCalls = final ? [] : reply.toolCalls
+  const usage = usageJson(reply.usage)
+  // (fields a provider did not say are absent, not undefined: a journal's
+  // JSON has no undefined; and no spreads, which cost an object each and put
+  // the result in dictionary mode)
+  return reply.model === undefined
+    ? { text, toolCalls, finishReason: reply.finishReason, usage }
+    : { text, toolCalls, finishReason: reply.finishReason, usage, model: reply.model }
+}
+
+// The token counts the journal records, those the provider said.
+const usageJson = (said: DirectModel.Usage): DirectModel.Usage => {
+  const usage: { inputTokens?: number; outputTokens?: number; cachedInputTokens?: number } = {}
+  if (said.inputTokens !== undefined) usage.inputTokens = said.inputTokens
+  if (said.outputTokens !== undefined) usage.outputTokens = said.outputTokens
+  if (said.cachedInputTokens !== undefined) usage.cachedInputTokens = said.cachedInputTokens
+  return usage
+}
 
 // What the loop keeps of a reply no journal records: the reply itself, unless
 // the step changes it (a final step's tool calls dropped, a structured answer
