@@ -817,10 +817,11 @@ const journaledTool = <O>(
 // run and an {@link EndRun} end the run, and a tool server that went away
 // (ToolUnavailable).
 const executeTool = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, AgentError> => {
-  const handler = tool.toModelOutput === undefined ? handlerInContext(run.services, tool) : undefined
+  const codecs = codecsOf(tool)
+  const handler = tool.toModelOutput === undefined ? handlerInContext(run.services, codecs) : undefined
   // (data-first calls here and below: a pipeable one costs a closure per call)
   const call = Effect.catchCause(
-    handler === undefined ? viaToolkit(run, tool, id, params) : viaHandler(handler, tool, id, params),
+    handler === undefined ? viaToolkit(run, tool, id, params) : viaHandler(handler, codecs, id, params),
     (cause) => {
       // an interrupted run stays interrupted; everything else becomes a result
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
@@ -878,8 +879,8 @@ const viaToolkit = <O>(run: Run<O>, tool: Tool.Any, id: string, params: unknown)
 // The handler a toolkit's layer (`toolkit.toLayer`, `toolkit.toHandlers`) put
 // in the context: effect keeps each tool's `Tool.Handler` under the tool's
 // public `id`. Checked for its shape: anything else goes through `handle`.
-const handlerInContext = (services: Context.Context<never>, tool: Tool.Any): Tool.Handler<string> | undefined => {
-  const entry: unknown = Context.getOrUndefined(services, codecsOf(tool).handlerKey)
+const handlerInContext = (services: Context.Context<never>, codecs: Codecs): Tool.Handler<string> | undefined => {
+  const entry: unknown = Context.getOrUndefined(services, codecs.handlerKey)
   return typeof entry === "object" && entry !== null && "handler" in entry && typeof entry.handler === "function" &&
       "context" in entry && Context.isContext(entry.context)
     ? entry as Tool.Handler<string>
@@ -891,9 +892,8 @@ const handlerInContext = (services: Context.Context<never>, tool: Tool.Any): Too
 // agent wants the final result only, so it skips the per-call queue, fiber and
 // stream (about three quarters of an agent's CPU per tool step, measured with
 // packages/bench/src/cpu.ts).
-const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, params: unknown): Effect.Effect<Data_.ToolStep, unknown> => {
-  const codecs = codecsOf(tool)
-  return Effect.matchEffect(codecs.decodeParameters(params), {
+const viaHandler = (handler: Tool.Handler<string>, codecs: Codecs, id: string, params: unknown): Effect.Effect<Data_.ToolStep, unknown> =>
+  Effect.matchEffect(codecs.decodeParameters(params), {
     onFailure: codecs.invalidParameters,
     onSuccess: (decoded): Effect.Effect<Data_.ToolStep, unknown> =>
       // (called here, not in an `Effect.suspend`: this runs in the fiber, so a
@@ -906,35 +906,32 @@ const viaHandler = (handler: Tool.Handler<string>, tool: Tool.Any, id: string, p
         codecs.handled
       )
   })
-}
 
 // (the agent keeps the final result only)
 const noPreliminary = () => Effect.void
 
 // The handler's services under the run's (what effect's Toolkit does per
-// call), merged once per pair of contexts: contexts are immutable, and a
-// context the fiber has not run in before costs a Map copy and a new fiber
-// context cache (effect's makeFiberContextCache) per tool call.
-const mergedContexts = new WeakMap<Context.Context<never>, WeakMap<Context.Context<never>, Context.Context<never>>>()
-
-const mergedContext = (services: Context.Context<never>, current: Context.Context<never>): Context.Context<never> => {
-  let byCurrent = mergedContexts.get(services)
-  if (byCurrent === undefined) mergedContexts.set(services, byCurrent = new WeakMap())
-  let merged = byCurrent.get(current)
-  if (merged === undefined) byCurrent.set(current, merged = Context.merge(services, current))
-  return merged
-}
-
-// The context update of a handler's calls, made once per handler context.
+// call): the update of a handler context's calls, made once per handler
+// context, merges once per context it runs under (contexts are immutable, and
+// a context the fiber has not run in before costs a Map copy and a new fiber
+// context cache, effect's makeFiberContextCache, per tool call).
 const updaters = new WeakMap<Context.Context<never>, (current: Context.Context<never>) => Context.Context<never>>()
 
 const underHandler = (services: Context.Context<never>) => {
   let update = updaters.get(services)
-  if (update === undefined) updaters.set(services, update = (current) => mergedContext(services, current))
+  if (update === undefined) {
+    const merged = new WeakMap<Context.Context<never>, Context.Context<never>>()
+    update = (current) => {
+      let context = merged.get(current)
+      if (context === undefined) merged.set(current, context = Context.merge(services, current))
+      return context
+    }
+    updaters.set(services, update)
+  }
   return update
 }
 
-// Each tool's codecs, compiled once (tools are immutable values), and what
+// Each tool's codecs and its handler's key, made once (tools are immutable values), and what
 // follows a direct handler call, made once per tool too (no closures per call).
 interface Codecs {
   /** The key of the tool's handler in a toolkit layer's context. */
