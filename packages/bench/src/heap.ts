@@ -106,9 +106,11 @@ try {
     }),
     Handlers
   )
+  // the snapshot first: writing one frees memory (compiled code, caches) that
+  // would otherwise be counted against the runs
+  const beforeFile = v8.writeHeapSnapshot(path.join(dir, "before.heapsnapshot"))
   collect()
   const before = process.memoryUsage().heapUsed
-  const beforeFile = v8.writeHeapSnapshot(path.join(dir, "before.heapsnapshot"))
   const done = Effect.runPromise(all(runs, layer))
   await parked
   collect()
@@ -123,6 +125,8 @@ try {
     return { key, count: (group.count - old.count) / runs, bytes: (group.bytes - old.bytes) / runs }
   }).sort((x, y) => y.bytes - x.bytes)
   console.log(`${runs} runs parked at their last model call: heap per run ${((during - before) / runs / 1024).toFixed(2)} KB`)
+  const total = diff.reduce((sum, row) => sum + row.bytes, 0)
+  console.log(`the snapshots' difference, every shape: ${(total / 1024).toFixed(2)} KB per run`)
   console.log(`bytes/run  count/run  shape`)
   for (const row of diff.slice(0, rows)) {
     console.log(`${row.bytes.toFixed(0).padStart(9)}  ${row.count.toFixed(2).padStart(9)}  ${row.key}`)
