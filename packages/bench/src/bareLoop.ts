@@ -18,6 +18,48 @@ export const Lookup = Tool.make("lookup", {
   success: Schema.Struct({ orderId: Schema.String, status: Schema.String })
 })
 
+// One empty `options` for every part and message (effect's constructors give
+// each a fresh `{}` otherwise), as the Agent does: the least a loop holds.
+const options: Prompt.ProviderOptions = Object.freeze({})
+
+interface Loop<P> {
+  readonly question: string
+  readonly tools: ReadonlyArray<Tool.Any>
+  readonly decode: (params: unknown) => Effect.Effect<P, unknown>
+  readonly encode: (params: P) => Effect.Effect<unknown, unknown>
+}
+
+// (a module-level generator: one made per run would give each run's generator
+// a prototype of its own)
+function* steps<P>(loop: Loop<P>, model: DirectModel.Resolved, maxSteps: number) {
+  const history: Array<Prompt.Message> = [
+    Prompt.userMessage({ content: [Prompt.textPart({ text: loop.question, options })], options })
+  ]
+  for (let step = 0; step < maxSteps; step++) {
+    const reply = yield* model.generate({
+      prompt: Prompt.fromMessages(history.slice()),
+      tools: loop.tools,
+      toolChoice: "auto",
+      responseFormat: { type: "text" }
+    })
+    const call = reply.toolCalls[0]
+    if (call === undefined) return reply.text
+    const params = yield* loop.decode(call.params)
+    const result = yield* loop.encode(params)
+    history.push(
+      Prompt.assistantMessage({
+        content: [Prompt.toolCallPart({ id: call.id, name: call.name, params: call.params, providerExecuted: false, options })],
+        options
+      }),
+      Prompt.toolMessage({
+        content: [Prompt.toolResultPart({ id: call.id, name: call.name, isFailure: false, result, providerExecuted: false, options })],
+        options
+      })
+    )
+  }
+  return ""
+}
+
 /**
  * A bare loop over one tool: runs until the model answers without a tool call
  * (at most `maxSteps` model calls).
@@ -29,30 +71,9 @@ export const make = <T extends Tool.Any>(
 ) => {
   const decode = Schema.decodeUnknownEffect(tool.parametersSchema as unknown as Schema.Codec<Tool.Parameters<T>, unknown>)
   const encode = Schema.encodeUnknownEffect(tool.successSchema as unknown as Schema.Codec<unknown, unknown>)
-  const tools = [tool]
+  const loop: Loop<Tool.Parameters<T>> = { question, tools: [tool], decode, encode: (params) => encode(handle(params)) }
   return (model: DirectModel.Resolved, maxSteps: number): Effect.Effect<string, unknown> =>
-    Effect.gen(function*() {
-      const history: Array<Prompt.Message> = [Prompt.userMessage({ content: [Prompt.textPart({ text: question })] })]
-      for (let step = 0; step < maxSteps; step++) {
-        const reply = yield* model.generate({
-          prompt: Prompt.fromMessages(history.slice()),
-          tools,
-          toolChoice: "auto",
-          responseFormat: { type: "text" }
-        })
-        const call = reply.toolCalls[0]
-        if (call === undefined) return reply.text
-        const params = yield* decode(call.params)
-        const result = yield* encode(handle(params))
-        history.push(
-          Prompt.assistantMessage({ content: [Prompt.toolCallPart({ ...call, providerExecuted: false })] }),
-          Prompt.toolMessage({
-            content: [Prompt.toolResultPart({ id: call.id, name: call.name, isFailure: false, result, providerExecuted: false })]
-          })
-        )
-      }
-      return ""
-    })
+    Effect.gen(() => steps(loop, model, maxSteps))
 }
 
 /** One scale run on {@link Lookup}. */
