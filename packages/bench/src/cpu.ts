@@ -30,7 +30,9 @@
  *   bare loop, agent): the start, the think time between a response and the
  *   next request, the round trip, and the end; medians of interleaved rounds.
  *   With `--structured`, the structured-output call's (raw SDK, the raw SDK in
- *   effect with the Schema, the provider's fast path alone, the harness).
+ *   effect with the Schema, the provider's fast path alone, the harness); with
+ *   `--streamed`, the streamed loop's (raw SDK, `Agent.stream`), each
+ *   response's body to its last chunk of data apart from its round trip.
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
  *   same way, beside the raw SDK and `JSON.parse`: CPU per call (`--in-process`
  *   as for `loop`).
@@ -224,16 +226,33 @@ const versusRaw = async (
 }
 
 // Where the latency of a 5-step tool loop (or, with `structured`, of a
-// structured call) goes, per side, from the times its requests leave and
-// their responses arrive (a fetch that notes them): the start (the call to
-// the first request), the think time between a response and the next
-// request, the round trip (server, network, HTTP stack), and the end (the
-// last response to the answer). Medians over interleaved rounds.
-const timeline = async (rounds: number, structured: boolean) => {
+// structured call; with `streamed`, of the streamed loop) goes, per side, from
+// the times its requests leave and their responses arrive (a fetch that notes
+// them): the start (the call to the first request), the think time between a
+// response and the next request, the round trip (server, network, HTTP stack:
+// to the response's headers), for a streamed answer its body (the headers to
+// its last chunk of data), and the end (the last response to the answer).
+// Medians over interleaved rounds.
+const timeline = async (rounds: number, kind: "loop" | "structured" | "streamed") => {
   const fetchOf = globalThis.fetch
   const nowUs = () => performance.now() * 1000
   let firstSent = 0, lastArrived = 0
-  let thinks: Array<number> = [], trips: Array<number> = []
+  let thinks: Array<number> = [], trips: Array<number> = [], bodies: Array<number> = []
+  // a streamed body read through, its last chunk of data noted (a side may
+  // stop reading at the answer's end, before the body's own end)
+  const noted = (body: ReadableStream<Uint8Array>, headers: number) => {
+    const reader = body.getReader()
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read()
+        if (done) return controller.close()
+        lastArrived = nowUs()
+        bodies[bodies.length - 1] = lastArrived - headers
+        controller.enqueue(value)
+      },
+      cancel: (reason) => reader.cancel(reason)
+    })
+  }
   globalThis.fetch = (async (url: Parameters<typeof fetch>[0], init?: RequestInit) => {
     const sent = nowUs()
     if (lastArrived === 0) firstSent = sent
@@ -241,31 +260,39 @@ const timeline = async (rounds: number, structured: boolean) => {
     const response = await fetchOf(url, init)
     lastArrived = nowUs()
     trips.push(lastArrived - sent)
-    return response
+    if (kind !== "streamed" || response.body === null) return response
+    bodies.push(0)
+    const { status, statusText, headers } = response
+    return new Response(noted(response.body, lastArrived), { status, statusText, headers })
   }) as typeof fetch
   const server = await startServer()
   const built = await harness(server.url)
   const rawSides = raw(server.url)
-  const sides: Record<string, () => Promise<unknown>> = structured
+  const sides: Record<string, () => Promise<unknown>> = kind === "structured"
     ? {
       raw: rawSides.structured,
       effect: effectOnRaw(server.url).structured,
       bare: built.value.bareStructured,
       harness: built.value.structured
     }
+    : kind === "streamed"
+    ? { raw: rawSides.streamedToolLoop, agent: built.value.streamedToolLoop }
     : {
       raw: rawSides.toolLoop,
       bare: built.value.bareToolLoop,
       agent: built.value.toolLoop
     }
   const names = Object.keys(sides)
-  const figures = Object.fromEntries(names.map((name) => [name, { total: [] as Array<number>, start: [] as Array<number>, think: [] as Array<number>, trip: [] as Array<number>, end: [] as Array<number> }]))
+  const figures = Object.fromEntries(
+    names.map((name) => [name, { total: [] as Array<number>, start: [] as Array<number>, think: [] as Array<number>, trip: [] as Array<number>, body: [] as Array<number>, end: [] as Array<number> }])
+  )
   try {
     for (let round = 0; round < rounds + 50; round++) {
       for (const name of rotation(names, round)) {
         firstSent = lastArrived = 0
         thinks = []
         trips = []
+        bodies = []
         const start = nowUs()
         await sides[name]!()
         const end = nowUs()
@@ -275,17 +302,20 @@ const timeline = async (rounds: number, structured: boolean) => {
         f.start.push(firstSent - start)
         f.think.push(...thinks)
         f.trip.push(...trips)
+        f.body.push(...bodies)
         f.end.push(end - lastArrived)
       }
     }
-    console.log(`timeline: ${structured ? "structured-output call" : "5-step tool loop"}, ${rounds} interleaved rounds, medians in µs`)
-    console.log("  side       total  start  think/step  round trip/step  end")
+    const title = kind === "structured" ? "structured-output call" : kind === "streamed" ? "5-step tool loop, streamed" : "5-step tool loop"
+    console.log(`timeline: ${title}, ${rounds} interleaved rounds, medians in µs`)
+    console.log(`  side       total  start  think/step  round trip/step${kind === "streamed" ? "  body/step" : ""}  end`)
     for (const name of names) {
       const f = figures[name]!
       const think = f.think.length === 0 ? "-" : median(f.think).toFixed(0)
+      const body = kind === "streamed" ? median(f.body).toFixed(0).padStart(11) : ""
       console.log(
         `  ${name.padEnd(7)} ${median(f.total).toFixed(0).padStart(7)} ${median(f.start).toFixed(0).padStart(6)} ` +
-          `${think.padStart(11)} ${median(f.trip).toFixed(0).padStart(16)} ${median(f.end).toFixed(0).padStart(4)}`
+          `${think.padStart(11)} ${median(f.trip).toFixed(0).padStart(16)}${body} ${median(f.end).toFixed(0).padStart(4)}`
       )
     }
   } finally {
@@ -420,7 +450,10 @@ const arg = (name: string, fallback: number) => {
 if (which === "scale") await scale(arg("runs", 10_000), arg("rounds", 5))
 else if (which === "seq") await seq(arg("runs", 10_000), arg("rounds", 7))
 else if (which === "bare") await bare(arg("runs", 10_000), arg("rounds", 5))
-else if (which === "timeline") await timeline(arg("rounds", 400), process.argv.includes("--structured"))
+else if (which === "timeline") {
+  const kind = process.argv.includes("--structured") ? "structured" : process.argv.includes("--streamed") ? "streamed" : "loop"
+  await timeline(arg("rounds", 400), kind)
+}
 else if (which === "structured") await versusRaw("structured", arg("blocks", 40), arg("per", 50), inProcess)
 else if (which === "throughput") await throughputOf(arg("batches", 21), arg("per", 1000), process.argv.includes("--profile"))
 else if (which === "client") await versusRaw("client", arg("blocks", 40), arg("per", 50), inProcess)
