@@ -8,15 +8,20 @@
  * minimal model double (`npm run bench`, section Scale; `cpu.ts bare`), and
  * in the 5-step tool loop, on `OpenAiLanguageModel` (section 1; `cpu.ts loop`).
  */
-import type { DirectModel } from "@effect-harness/core"
+import { DirectModel } from "@effect-harness/core"
 import { Effect, Schema } from "effect"
-import { Prompt, Tool } from "effect/ai"
+import { LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
 
 /** The tool of the scale runs. */
 export const Lookup = Tool.make("lookup", {
   parameters: Schema.Struct({ orderId: Schema.String }),
   success: Schema.Struct({ orderId: Schema.String, status: Schema.String })
 })
+
+/** The same tool for an `Agent`: its toolkit, and the layer of its handler. */
+export const LookupKit = Toolkit.make(Lookup)
+
+export const LookupHandlers = LookupKit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
 
 // One empty `options` for every part and message (effect's constructors give
 // each a fresh `{}` otherwise), as the Agent does: the least a loop holds.
@@ -82,3 +87,17 @@ export const run: (model: DirectModel.Resolved, maxSteps: number) => Effect.Effe
   ({ orderId }) => ({ orderId, status: "shipped" }),
   "Where are my orders?"
 )
+
+/**
+ * `n` scale runs on the context's model (its `DirectModel` fast path), one
+ * after the other, or all at once with `concurrency: "unbounded"`.
+ */
+export const runs = (
+  n: number,
+  maxSteps: number,
+  concurrency?: "unbounded"
+): Effect.Effect<void, unknown, LanguageModel.LanguageModel> =>
+  Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
+    const model = DirectModel.of(lm)
+    return Effect.forEach(Array.from({ length: n }), () => run(model, maxSteps), { concurrency, discard: true })
+  })

@@ -49,10 +49,9 @@
  *   `OpenAiClient.make`), and a plain `OpenAI` given a caller `AbortSignal`
  *   (what a client built elsewhere gets): what each costs a call.
  */
-import { Agent, DirectModel } from "@effect-harness/core"
+import { Agent } from "@effect-harness/core"
 import { OpenAiClient } from "@effect-harness/openai"
 import { Effect, Layer } from "effect"
-import { LanguageModel, Toolkit } from "effect/ai"
 import { readFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
 import OpenAI from "openai"
@@ -69,7 +68,6 @@ const cpuUs = () => {
   return usage.user + usage.system
 }
 
-
 const timed = async (f: () => Promise<unknown>): Promise<number> => {
   collect()
   const start = cpuUs()
@@ -80,21 +78,13 @@ const timed = async (f: () => Promise<unknown>): Promise<number> => {
 const steps = 3
 
 const scaleAgent = (delayMs: number) => {
-  const Kit = Toolkit.make(BareLoop.Lookup)
-  const layer = Layer.mergeAll(
-    MinimalModel.layer({ delayMs, toolSteps: steps - 1 }),
-    Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
-  )
-  return { agent: Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 }), layer }
+  const layer = Layer.mergeAll(MinimalModel.layer({ delayMs, toolSteps: steps - 1 }), BareLoop.LookupHandlers)
+  return { agent: Agent.make({ name: "scale", toolkit: BareLoop.LookupKit, maxSteps: steps + 1 }), layer }
 }
 
 const bare = async (runs: number, rounds: number) => {
   const { layer } = scaleAgent(20)
-  const all = (n: number) =>
-    Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
-      const model = DirectModel.of(lm)
-      return Effect.forEach(Array.from({ length: n }), () => BareLoop.run(model, steps + 1), { concurrency: "unbounded", discard: true })
-    }).pipe(Effect.provide(layer))
+  const all = (n: number) => Effect.provide(BareLoop.runs(n, steps + 1, "unbounded"), layer)
   await Effect.runPromise(all(1_000))
   await Effect.runPromise(MinimalModel.callsAlone(1_000, steps, 20))
   const bareUs: Array<number> = []

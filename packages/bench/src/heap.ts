@@ -9,12 +9,13 @@
  *     npx node --expose-gc --conditions=@effect-harness/source packages/bench/src/heap.ts [runs] [rows]
  */
 import { Agent } from "@effect-harness/core"
-import { Deferred, Effect, Layer, Schema } from "effect"
-import { type Prompt, Tool, Toolkit } from "effect/ai"
+import { Deferred, Effect, Layer } from "effect"
+import type { Prompt } from "effect/ai"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as v8 from "node:v8"
+import * as BareLoop from "./bareLoop.ts"
 import { collect } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
 
@@ -22,13 +23,7 @@ const runs = Number(process.argv[2] ?? 5_000)
 const rows = Number(process.argv[3] ?? 30)
 const steps = 3
 
-const Lookup = Tool.make("lookup", {
-  parameters: Schema.Struct({ orderId: Schema.String }),
-  success: Schema.Struct({ orderId: Schema.String, status: Schema.String })
-})
-const Kit = Toolkit.make(Lookup)
-const Handlers = Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
-const agent = Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 })
+const agent = Agent.make({ name: "scale", toolkit: BareLoop.LookupKit, maxSteps: steps + 1 })
 const toolResults = (prompt: Prompt.Prompt) => prompt.content.filter((message) => message.role === "tool").length
 const all = (n: number, layer: Layer.Layer<any>) =>
   Effect.provide(
@@ -89,7 +84,7 @@ const shapes = (file: string): Map<string, { count: number; bytes: number }> => 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "harness-heap-"))
 try {
   // warm-up (JIT, the toolkit's handlers), then the runs parked at their last call
-  await Effect.runPromise(all(200, Layer.mergeAll(MinimalModel.layer({ delayMs: 0, toolSteps: steps - 1 }), Handlers)))
+  await Effect.runPromise(all(200, Layer.mergeAll(MinimalModel.layer({ delayMs: 0, toolSteps: steps - 1 }), BareLoop.LookupHandlers)))
   const gate = Deferred.makeUnsafe<void>()
   let arrived = 0
   let allParked!: () => void
@@ -104,7 +99,7 @@ try {
         return Deferred.await(gate)
       }
     }),
-    Handlers
+    BareLoop.LookupHandlers
   )
   // the snapshot first: writing one frees memory (compiled code, caches) that
   // would otherwise be counted against the runs

@@ -20,11 +20,11 @@
  *   (after a full GC), minus the heap before they started, divided by the runs;
  *   the agent's and the bare loop's.
  */
-import { Agent, DirectModel } from "@effect-harness/core"
+import { Agent } from "@effect-harness/core"
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Deferred, Effect, Layer, ManagedRuntime } from "effect"
-import { LanguageModel, type Prompt, Toolkit } from "effect/ai"
+import type { LanguageModel, Prompt } from "effect/ai"
 import * as BareLoop from "./bareLoop.ts"
 import { collect, format } from "./measure.ts"
 import * as MinimalModel from "./minimalModel.ts"
@@ -64,9 +64,7 @@ interface ScaleResult {
 }
 
 // the same tool as the bare loop's
-const Kit = Toolkit.make(BareLoop.Lookup)
-const Handlers = Kit.toLayer({ lookup: ({ orderId }) => Effect.succeed({ orderId, status: "shipped" }) })
-const agent = Agent.make({ name: "scale", toolkit: Kit, maxSteps: steps + 1 })
+const agent = Agent.make({ name: "scale", toolkit: BareLoop.LookupKit, maxSteps: steps + 1 })
 
 const toolResults = (prompt: Prompt.Prompt) => {
   let count = 0
@@ -86,7 +84,7 @@ const model = (park?: { readonly gate: Deferred.Deferred<void>; readonly arrived
         return Deferred.await(park.gate)
       }
     }),
-    Handlers
+    BareLoop.LookupHandlers
   )
 
 const runAll = (runs: number) =>
@@ -167,13 +165,7 @@ const sleepers = (runs: number) =>
 const measureFibers = (runs: number) => steady(runs, () => Effect.runPromise(sleepers(runs)))
 
 const bareAll = (runs: number, layer: Layer.Layer<LanguageModel.LanguageModel>) =>
-  Effect.flatMap(Effect.service(LanguageModel.LanguageModel), (lm) => {
-    const direct = DirectModel.of(lm)
-    return Effect.forEach(Array.from({ length: runs }), () => BareLoop.run(direct, steps + 1), {
-      concurrency: "unbounded",
-      discard: true
-    })
-  }).pipe(Effect.provide(layer))
+  Effect.provide(BareLoop.runs(runs, steps + 1, "unbounded"), layer)
 
 // The heap per run of `runs` runs parked at their last model call, after a
 // full GC, minus the heap before they started.
