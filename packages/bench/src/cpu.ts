@@ -30,8 +30,10 @@
  *   bare loop, agent): the start, the think time between a response and the
  *   next request, the round trip, and the end; medians of interleaved rounds.
  *   With `--structured`, the structured-output call's (raw SDK, the raw SDK in
- *   effect with the Schema, the provider's fast path alone, the harness); with
- *   `--streamed`, the streamed loop's (raw SDK, `Agent.stream`), each
+ *   effect with the Schema, the same with its messages read from effect's
+ *   `Prompt`, the provider's fast path alone, the harness); with
+ *   `--streamed`, the streamed loop's (raw SDK, the bare loop streamed and
+ *   pulled through, the same through effect's queue, `Agent.stream`), each
  *   response's body to its last chunk of data apart from its round trip.
  * - `structured`: the structured-output call (`Harness.prompt` + `retry`) the
  *   same way, beside the raw SDK and `JSON.parse`: CPU per call (`--in-process`
@@ -173,7 +175,13 @@ const versusRaw = async (
     ? { agent: built.value.toolLoop, bare: built.value.bareToolLoop, raw: rawSides.toolLoop }
     : which === "client"
     ? await clientSides()
-    : { harness: built.value.structured, bare: built.value.bareStructured, effect: effectOnRaw(url).structured, raw: rawSides.structured }
+    : {
+      harness: built.value.structured,
+      bare: built.value.bareStructured,
+      prompt: effectOnRaw(url).fromPrompt,
+      effect: effectOnRaw(url).structured,
+      raw: rawSides.structured
+    }
   // (--sides=agent,raw: some of them; each alone shows what the others' presence in the process costs it)
   const chosen = process.argv.find((a) => a.startsWith("--sides="))?.slice(8).split(",")
   const sides = chosen === undefined ? all : Object.fromEntries(chosen.map((name) => [name, all[name]!]))
@@ -262,11 +270,17 @@ const timeline = async (rounds: number, kind: "loop" | "structured" | "streamed"
     ? {
       raw: rawSides.structured,
       effect: effectOnRaw(server.url).structured,
+      prompt: effectOnRaw(server.url).fromPrompt,
       bare: built.value.bareStructured,
       harness: built.value.structured
     }
     : kind === "streamed"
-    ? { raw: rawSides.streamedToolLoop, agent: built.value.streamedToolLoop }
+    ? {
+      raw: rawSides.streamedToolLoop,
+      bare: built.value.bareStreamedToolLoop,
+      queued: built.value.queuedStreamedToolLoop,
+      agent: built.value.streamedToolLoop
+    }
     : {
       raw: rawSides.toolLoop,
       bare: built.value.bareToolLoop,

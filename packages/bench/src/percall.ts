@@ -137,13 +137,21 @@ export const runPerCall = async (report: Report, server: RunningServer, options:
     ], { side: `${names.ours}: Agent`, medianRatio: 1.05 })
 
     // the same loop streamed: every step a stream, its text deltas consumed as they come
+    // (with the least an effect loop streamed through a queue does, as
+    // Agent.stream hands over its events: bareLoop.ts's throughQueue)
     const streamedLoop = await compare(
-      { raw: raw.streamedToolLoop, ours: ours.streamedToolLoop, vercel: vercel.streamedToolLoop },
+      {
+        raw: raw.streamedToolLoop,
+        ours: ours.streamedToolLoop,
+        bare: ours.queuedStreamedToolLoop,
+        vercel: vercel.streamedToolLoop
+      },
       { warmup: n(60), rounds: n(400), blocks: 24, perBlock: n(20) }
     )
     comparison(report, section, "5-step tool loop, streamed", [
       { side: `hand-written streaming loop on the ${names.raw}`, stats: streamedLoop.raw! },
       { side: `${names.ours}: Agent.stream (TextDelta events)`, stats: streamedLoop.ours! },
+      { side: "the bare loop streamed through effect's queue (bareLoop.ts), same provider", stats: streamedLoop.bare! },
       { side: `${names.vercel}: streamText + tools`, stats: streamedLoop.vercel! }
     ], { side: `${names.ours}: Agent.stream (TextDelta events)`, medianRatio: 1.05 })
 

@@ -177,20 +177,32 @@ export const raw = (baseURL: string): Sides => {
  * SDK and the answer decoded with the output Schema, no provider or harness.
  * The least any effect program calling the SDK and validating the answer
  * does; between it and the raw SDK is effect's runtime and Schema.
+ *
+ * `fromPrompt`: the same call with its question made an effect `Prompt` and
+ * its messages read back from it, as plainly as a request allows. The least
+ * a call through effect's `LanguageModel` seam does (a provider takes a
+ * `Prompt`); between it and `structured` is effect's `Prompt`.
  */
-export const effectOnRaw = (baseURL: string): { readonly structured: Call } => {
+export const effectOnRaw = (baseURL: string): { readonly structured: Call; readonly fromPrompt: Call } => {
   const client = new OpenAI({ apiKey, baseURL, maxRetries: 0, logLevel: "off" })
-  const call = Effect.flatMap(
-    Effect.tryPromise(() =>
-      client.chat.completions.create({
-        model,
-        messages: [{ role: "user", content: question }],
-        response_format: { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } }
-      })
-    ),
-    (completion) => decodeCity(JSON.parse(completion.choices[0]!.message.content!))
+  const responseFormat = { type: "json_schema", json_schema: { name: "city", schema: cityJsonSchema, strict: true } } as const
+  const send = (messages: Array<OpenAI.Chat.ChatCompletionMessageParam>) =>
+    Effect.flatMap(
+      Effect.tryPromise(() => client.chat.completions.create({ model, messages, response_format: responseFormat })),
+      (completion) => decodeCity(JSON.parse(completion.choices[0]!.message.content!))
+    )
+  const call = send([{ role: "user", content: question }])
+  const fromPrompt = Effect.suspend(() =>
+    send(
+      Prompt.make(question).content.map((message) => ({
+        role: "user",
+        content: message.role === "user"
+          ? message.content.map((part) => part.type === "text" ? part.text : "").join("")
+          : ""
+      }))
+    )
   )
-  return { structured: () => Effect.runPromise(call) }
+  return { structured: () => Effect.runPromise(call), fromPrompt: () => Effect.runPromise(fromPrompt) }
 }
 
 // -----------------------------------------------------------------------------
@@ -209,10 +221,18 @@ const LookupHandlers = LookupKit.toLayer({ lookup: ({ orderId }) => Effect.succe
 
 // The least an effect agent loop does (bareLoop.ts), with the agent's tool and question
 const bareLoop = BareLoop.make(Lookup, ({ orderId }) => lookup(orderId), loopQuestion)
+const bareStreamedLoop = BareLoop.makeStreamed(Lookup, ({ orderId }) => lookup(orderId), loopQuestion)
 
 /** The effect-harness sides, and the bare loop on the same provider (the floor of an effect agent loop). */
 export interface HarnessSides extends Sides {
   readonly bareToolLoop: Call
+  /** The bare loop streamed, its parts pulled through by the consumer as they come. */
+  readonly bareStreamedToolLoop: Call
+  /**
+   * The same from a fiber of its own through effect's queue, as `Agent.stream`
+   * hands over its events: the floor of a streamed loop that is an effect.
+   */
+  readonly queuedStreamedToolLoop: Call
   /** The least an effect structured call does: the provider's fast path, its answer decoded with the Schema. */
   readonly bareStructured: Call
 }
@@ -242,6 +262,21 @@ export const harness = async (baseURL: string): Promise<Built<HarnessSides>> => 
   )
   const direct = DirectModel.of(Context.get(context, LanguageModel.LanguageModel))
   const bare = bareLoop(direct, 10)
+  // the answer as the agent's consumer reads it: the text deltas of the last step
+  const lastText = <E>(parts: Stream.Stream<DirectModel.StreamPart, E>) =>
+    parts.pipe(
+      Stream.runFold(() => ({ text: "", answer: "" }), (state, part) => {
+        if (part.type === "text-delta") state.text += part.delta
+        else if (part.type === "finish") {
+          state.answer = state.text
+          state.text = ""
+        }
+        return state
+      }),
+      Effect.map((state) => state.answer)
+    )
+  const bareStreamed = lastText(bareStreamedLoop(direct, 10))
+  const queuedStreamed = lastText(BareLoop.throughQueue(bareStreamedLoop(direct, 10)))
   // (the request made per call, as a caller does: a prompt sent once)
   const bareStructured = Effect.suspend(() =>
     Effect.flatMap(
@@ -261,6 +296,8 @@ export const harness = async (baseURL: string): Promise<Built<HarnessSides>> => 
       toolLoop: () => run(Agent.run(agent, loopQuestion)),
       streamedToolLoop: () => run(streamedLoop),
       bareToolLoop: () => run(bare),
+      bareStreamedToolLoop: () => run(bareStreamed),
+      queuedStreamedToolLoop: () => run(queuedStreamed),
       bareStructured: () => run(bareStructured)
     },
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
