@@ -44,9 +44,9 @@ const textFormat: DirectModel.ResponseFormat = { type: "text" }
 const firstMessage = (question: string): Prompt.Message =>
   Prompt.userMessage({ content: [Prompt.textPart({ text: question, options })], options })
 
-const request = (loop: Loop<unknown>, history: ReadonlyArray<Prompt.Message>): DirectModel.Request => ({
+const request = (tools: ReadonlyArray<Tool.Any>, history: ReadonlyArray<Prompt.Message>): DirectModel.Request => ({
   prompt: Prompt.fromMessages(history.slice()),
-  tools: loop.tools,
+  tools,
   toolChoice: "auto",
   responseFormat: textFormat
 })
@@ -70,7 +70,7 @@ const appendToolRound = (history: Array<Prompt.Message>, call: DirectModel.ToolC
 function* steps<P>(loop: Loop<P>, model: DirectModel.Resolved, maxSteps: number) {
   const history = [firstMessage(loop.question)]
   for (let step = 0; step < maxSteps; step++) {
-    const reply = yield* model.generate(request(loop as Loop<unknown>, history))
+    const reply = yield* model.generate(request(loop.tools, history))
     const call = reply.toolCalls[0]
     if (call === undefined) return reply.text
     const params = yield* loop.decode(call.params)
@@ -90,7 +90,7 @@ const streamedSteps = <P>(
 ): Stream.Stream<DirectModel.StreamPart, unknown> =>
   Stream.suspend(() => {
     let call: DirectModel.ToolCall | undefined
-    const parts = Stream.mapArray(model.stream(request(loop as Loop<unknown>, history)), (parts) => {
+    const parts = Stream.mapArray(model.stream(request(loop.tools, history)), (parts) => {
       for (const part of parts) if (part.type === "tool-call") call ??= part
       return parts
     })

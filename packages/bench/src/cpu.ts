@@ -166,6 +166,7 @@ const versusRaw = async (
   const url = server?.url ?? await installFetch()
   const built = await harness(url)
   const rawSides = raw(url)
+  const onRaw = effectOnRaw(url)
   const clientSides = async (): Promise<Record<string, () => Promise<unknown>>> => {
     const plain = new OpenAI({ apiKey, baseURL: url, maxRetries: 0, logLevel: "off" })
     const ours = await Effect.runPromise(OpenAiClient.make({ apiKey, baseURL: url }))
@@ -178,8 +179,8 @@ const versusRaw = async (
     : {
       harness: built.value.structured,
       bare: built.value.bareStructured,
-      prompt: effectOnRaw(url).fromPrompt,
-      effect: effectOnRaw(url).structured,
+      prompt: onRaw.fromPrompt,
+      effect: onRaw.structured,
       raw: rawSides.structured
     }
   // (--sides=agent,raw: some of them; each alone shows what the others' presence in the process costs it)
@@ -266,11 +267,12 @@ const timeline = async (rounds: number, kind: "loop" | "structured" | "streamed"
   const server = await startServer()
   const built = await harness(server.url)
   const rawSides = raw(server.url)
+  const onRaw = effectOnRaw(server.url)
   const sides: Record<string, () => Promise<unknown>> = kind === "structured"
     ? {
       raw: rawSides.structured,
-      effect: effectOnRaw(server.url).structured,
-      prompt: effectOnRaw(server.url).fromPrompt,
+      effect: onRaw.structured,
+      prompt: onRaw.fromPrompt,
       bare: built.value.bareStructured,
       harness: built.value.structured
     }
